@@ -1,0 +1,44 @@
+#include "weft/base/glob.h"
+
+#include <gtest/gtest.h>
+
+namespace weft {
+namespace {
+
+TEST(GlobTest, StarAndQuestionMark) {
+  EXPECT_TRUE(GlobMatch("*", ""));
+  EXPECT_TRUE(GlobMatch("*", "anything"));
+  EXPECT_TRUE(GlobMatch("key:*", "key:1"));
+  EXPECT_FALSE(GlobMatch("key:*", "kex:1"));
+  EXPECT_TRUE(GlobMatch("h?llo", "hello"));
+  EXPECT_FALSE(GlobMatch("h?llo", "hllo"));
+  EXPECT_TRUE(GlobMatch("a*b*c", "aXXbYYc"));
+  EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYY"));
+  EXPECT_TRUE(GlobMatch("a**", "a"));
+}
+
+TEST(GlobTest, Classes) {
+  EXPECT_TRUE(GlobMatch("h[ae]llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h[ae]llo", "hillo"));
+  EXPECT_TRUE(GlobMatch("h[^e]llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h[^e]llo", "hello"));
+  EXPECT_TRUE(GlobMatch("h[a-b]llo", "hbllo"));
+  EXPECT_TRUE(GlobMatch("h[b-a]llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h[a-b]llo", "hcllo"));
+}
+
+TEST(GlobTest, EscapesAndCase) {
+  EXPECT_TRUE(GlobMatch("a\\*b", "a*b"));
+  EXPECT_FALSE(GlobMatch("a\\*b", "axb"));
+  EXPECT_TRUE(GlobMatch("MAXCLIENTS", "maxclients", true));
+  EXPECT_FALSE(GlobMatch("MAXCLIENTS", "maxclients", false));
+}
+
+TEST(GlobTest, BinarySafe) {
+  const std::string text("a\0b", 3);
+  EXPECT_TRUE(GlobMatch("a?b", text));
+  EXPECT_TRUE(GlobMatch(std::string_view("a\0*", 3), text));
+}
+
+}  // namespace
+}  // namespace weft
