@@ -1,0 +1,70 @@
+#include "weft/server/command_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace weft::server {
+
+CommandTable::CommandTable() {
+  AddConnectionCommands(&specs_);
+  AddServerCommands(&specs_);
+  AddStringCommands(&specs_);
+  AddKeyspaceCommands(&specs_);
+  by_name_.reserve(specs_.size());
+  for (const CommandSpec& spec : specs_) by_name_.emplace(spec.name, &spec);
+}
+
+const CommandTable& GlobalCommandTable() {
+  // A function-local static rather than a global: built on first use, immutable after, and the
+  // table is the same for every server in the process.
+  static const CommandTable table;
+  return table;
+}
+
+const CommandSpec* CommandTable::Find(std::string_view name) const {
+  char lower[32];
+  if (name.size() >= sizeof(lower)) return nullptr;
+  for (size_t i = 0; i < name.size(); ++i) lower[i] = absl::ascii_tolower(name[i]);
+  const auto it = by_name_.find(std::string_view(lower, name.size()));
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+std::string UnknownCommandError(std::span<const std::string_view> args) {
+  // Mirrors Redis 7.0: the name and the first arguments, each cut so the list stays under 128
+  // bytes, newlines made harmless by the reply writer.
+  std::string list;
+  for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
+    const size_t room = 128 - list.size();
+    absl::StrAppend(&list, "'", args[i].substr(0, room), "' ");
+  }
+  return absl::StrCat("ERR unknown command '", args[0].substr(0, 128),
+                      "', with args beginning with: ", list);
+}
+
+void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWriter& reply,
+                           std::span<const std::string_view> args) const {
+  server.stats().commands_processed.fetch_add(1, std::memory_order_relaxed);
+  const CommandSpec* spec = Find(args[0]);
+  if (spec == nullptr) {
+    session.NoteCommand("unknown", server.clock().NowUnixMs());
+    reply.Error(UnknownCommandError(args));
+    return;
+  }
+  session.NoteCommand(spec->name, server.clock().NowUnixMs());
+  if (server.settings().auth_required() && !session.authenticated &&
+      (spec->flags & Flags(CommandFlag::kNoAuth)) == 0) {
+    reply.Error("NOAUTH Authentication required.");
+    return;
+  }
+  const int argc = static_cast<int>(args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    reply.Error(absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
+    return;
+  }
+  CommandContext context{server, session, reply, args};
+  spec->handler(context);
+}
+
+}  // namespace weft::server

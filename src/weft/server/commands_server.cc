@@ -1,0 +1,252 @@
+// Server commands: COMMAND, INFO, CONFIG, DBSIZE, FLUSHALL/FLUSHDB, FUNCTION FLUSH, DEBUG (a
+// subset), TIME, SHUTDOWN and weft's own WEFT.DIGEST.
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "weft/server/arguments.h"
+#include "weft/server/command.h"
+#include "weft/server/command_table.h"
+#include "weft/server/info.h"
+
+namespace weft::server {
+namespace {
+
+void WrongSubcommandArity(CommandContext& context, std::string_view command,
+                          std::string_view subcommand) {
+  context.reply.Error(absl::StrCat("ERR wrong number of arguments for '", command, "|",
+                                   absl::AsciiStrToLower(subcommand), "' command"));
+}
+
+void UnknownSubcommand(CommandContext& context, std::string_view command) {
+  context.reply.Error(absl::StrCat("ERR unknown subcommand '", context.args[1].substr(0, 128),
+                                   "'. Try ", command, " HELP."));
+}
+
+void DescribeCommand(resp::ReplyWriter& reply, const CommandSpec& spec) {
+  static constexpr std::pair<CommandFlag, std::string_view> kFlagNames[] = {
+      {CommandFlag::kWrite, "write"},     {CommandFlag::kReadOnly, "readonly"},
+      {CommandFlag::kDenyOom, "denyoom"}, {CommandFlag::kAdmin, "admin"},
+      {CommandFlag::kNoAuth, "no_auth"},  {CommandFlag::kLoading, "loading"},
+      {CommandFlag::kStale, "stale"},     {CommandFlag::kFast, "fast"},
+  };
+  reply.ArrayHeader(10);
+  reply.Bulk(spec.name);
+  reply.Integer(spec.arity);
+  size_t flag_count = 0;
+  for (const auto& [flag, name] : kFlagNames) flag_count += (spec.flags & Flags(flag)) != 0;
+  reply.SetHeader(flag_count);
+  for (const auto& [flag, name] : kFlagNames) {
+    if ((spec.flags & Flags(flag)) != 0) reply.SimpleString(name);
+  }
+  reply.Integer(spec.first_key);
+  reply.Integer(spec.last_key);
+  reply.Integer(spec.key_step);
+  reply.SetHeader(0);    // ACL categories
+  reply.SetHeader(0);    // tips
+  reply.ArrayHeader(0);  // key specifications
+  reply.ArrayHeader(0);  // subcommands
+}
+
+void Command(CommandContext& context) {
+  const CommandTable& table = GlobalCommandTable();
+  if (context.args.size() == 1) {
+    context.reply.ArrayHeader(table.specs().size());
+    for (const CommandSpec& spec : table.specs()) DescribeCommand(context.reply, spec);
+    return;
+  }
+  const std::string_view sub = context.args[1];
+  if (EqualsIgnoreCase(sub, "COUNT")) {
+    if (context.args.size() != 2) return WrongSubcommandArity(context, "command", sub);
+    context.reply.Integer(static_cast<int64_t>(table.specs().size()));
+  } else if (EqualsIgnoreCase(sub, "INFO")) {
+    if (context.args.size() == 2) {
+      context.reply.ArrayHeader(table.specs().size());
+      for (const CommandSpec& spec : table.specs()) DescribeCommand(context.reply, spec);
+      return;
+    }
+    context.reply.ArrayHeader(context.args.size() - 2);
+    for (size_t i = 2; i < context.args.size(); ++i) {
+      if (const CommandSpec* spec = table.Find(context.args[i])) {
+        DescribeCommand(context.reply, *spec);
+      } else {
+        context.reply.NullArray();
+      }
+    }
+  } else if (EqualsIgnoreCase(sub, "LIST")) {
+    context.reply.ArrayHeader(table.specs().size());
+    for (const CommandSpec& spec : table.specs()) context.reply.Bulk(spec.name);
+  } else if (EqualsIgnoreCase(sub, "DOCS")) {
+    // weft carries no command documentation; an empty map tells clients (redis-cli hints) so.
+    context.reply.MapHeader(0);
+  } else {
+    UnknownSubcommand(context, "COMMAND");
+  }
+}
+
+void Info(CommandContext& context) {
+  context.reply.Verbatim("txt", RenderInfo(context.server, context.args.subspan(1)));
+}
+
+void Config(CommandContext& context) {
+  const std::string_view sub = context.args[1];
+  RuntimeSettings& settings = context.server.settings();
+  if (EqualsIgnoreCase(sub, "GET")) {
+    if (context.args.size() < 3) return WrongSubcommandArity(context, "config", sub);
+    std::vector<std::pair<std::string, std::string>> found;
+    for (size_t i = 2; i < context.args.size(); ++i) settings.Get(context.args[i], &found);
+    context.reply.MapHeader(found.size());
+    for (const auto& [name, value] : found) {
+      context.reply.Bulk(name);
+      context.reply.Bulk(value);
+    }
+  } else if (EqualsIgnoreCase(sub, "SET")) {
+    if (context.args.size() < 4 || context.args.size() % 2 != 0) {
+      return WrongSubcommandArity(context, "config", sub);
+    }
+    for (size_t i = 2; i < context.args.size(); i += 2) {
+      const Status status = settings.Set(context.args[i], context.args[i + 1]);
+      if (status.ok()) continue;
+      if (absl::IsNotFound(status)) {
+        context.reply.Error(absl::StrCat("ERR ", status.message()));
+      } else {
+        context.reply.Error(absl::StrCat("ERR CONFIG SET failed (possibly related to argument '",
+                                         context.args[i], "') - ", status.message()));
+      }
+      return;
+    }
+    context.reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "RESETSTAT")) {
+    ServerStats& stats = context.server.stats();
+    for (auto* counter : {&stats.commands_processed, &stats.keyspace_hits, &stats.keyspace_misses,
+                          &stats.connections_received, &stats.connections_rejected,
+                          &stats.net_input_bytes, &stats.net_output_bytes,
+                          &stats.output_limit_disconnections, &stats.protocol_errors}) {
+      counter->store(0, std::memory_order_relaxed);
+    }
+    context.reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "REWRITE")) {
+    context.reply.Error("ERR The server is running without a config file");
+  } else {
+    UnknownSubcommand(context, "CONFIG");
+  }
+}
+
+void DbSize(CommandContext& context) {
+  context.reply.Integer(static_cast<int64_t>(context.database().store().KeyCount()));
+}
+
+// FLUSHALL / FLUSHDB [ASYNC|SYNC]: weft frees synchronously either way.
+bool ValidFlushMode(CommandContext& context) {
+  if (context.args.size() > 2 ||
+      (context.args.size() == 2 && !EqualsIgnoreCase(context.args[1], "ASYNC") &&
+       !EqualsIgnoreCase(context.args[1], "SYNC"))) {
+    context.reply.Error(kSyntaxError);
+    return false;
+  }
+  return true;
+}
+
+void FlushAll(CommandContext& context) {
+  if (!ValidFlushMode(context)) return;
+  for (size_t i = 0; i < context.server.database_count(); ++i) {
+    context.server.database(i).store().Clear();
+  }
+  context.reply.Ok();
+}
+
+void FlushDb(CommandContext& context) {
+  if (!ValidFlushMode(context)) return;
+  context.database().store().Clear();
+  context.reply.Ok();
+}
+
+// FUNCTION FLUSH is accepted because tools (Redis's test suite among them) call it between
+// tests; weft has no functions, so there is nothing to flush and nothing else to answer.
+void Function(CommandContext& context) {
+  const std::string_view sub = context.args[1];
+  if (EqualsIgnoreCase(sub, "FLUSH")) {
+    if (context.args.size() > 3) return WrongSubcommandArity(context, "function", sub);
+    context.reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "LIST")) {
+    context.reply.ArrayHeader(0);
+  } else {
+    UnknownSubcommand(context, "FUNCTION");
+  }
+}
+
+void Debug(CommandContext& context) {
+  const std::string_view sub = context.args[1];
+  if (EqualsIgnoreCase(sub, "SET-ACTIVE-EXPIRE") && context.args.size() == 3) {
+    context.server.settings().set_active_expire_enabled(context.args[2] != "0");
+    context.reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "SLEEP") && context.args.size() == 3) {
+    const std::optional<long double> seconds = ParseLongDouble(context.args[2]);
+    if (!seconds || *seconds < 0 || *seconds > 60) {
+      context.reply.Error(kNotFloat);
+      return;
+    }
+    // DEBUG SLEEP exists to stall the member on purpose (tests of timeouts); it blocks only
+    // this client's I/O thread.
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(*seconds * 1e6)));
+    context.reply.Ok();
+  } else {
+    context.reply.Error(absl::StrCat("ERR unknown subcommand '", sub.substr(0, 128),
+                                     "'. Try DEBUG HELP."));
+  }
+}
+
+void Time(CommandContext& context) {
+  const int64_t now_us = context.server.clock().NowUnixMs() * 1000;
+  context.reply.ArrayHeader(2);
+  context.reply.Bulk(absl::StrCat(now_us / 1'000'000));
+  context.reply.Bulk(absl::StrCat(now_us % 1'000'000));
+}
+
+void Shutdown(CommandContext& context) {
+  // Redis never replies to a successful SHUTDOWN: the connection just closes.
+  context.session.close_after_reply = true;
+  context.server.RequestShutdown();
+}
+
+// WEFT.DIGEST [region-index]: the order-independent content digest, as 16 hex digits.
+void WeftDigest(CommandContext& context) {
+  Database* database = &context.database();
+  if (context.args.size() == 2) {
+    const std::optional<int64_t> index = ParseInt64(context.args[1]);
+    if (!index || *index < 0 || *index >= static_cast<int64_t>(context.server.database_count())) {
+      context.reply.Error("ERR DB index is out of range");
+      return;
+    }
+    database = &context.server.database(static_cast<size_t>(*index));
+  } else if (context.args.size() > 2) {
+    context.reply.Error("ERR wrong number of arguments for 'weft.digest' command");
+    return;
+  }
+  context.reply.Bulk(absl::StrFormat("%016x", database->store().Digest()));
+}
+
+using enum CommandFlag;
+
+}  // namespace
+
+void AddServerCommands(std::vector<CommandSpec>* specs) {
+  specs->insert(specs->end(), {
+      {"command", -1, kLoading | kStale, 0, 0, 0, Command},
+      {"info", -1, kLoading | kStale, 0, 0, 0, Info},
+      {"config", -2, kAdmin | kLoading | kStale, 0, 0, 0, Config},
+      {"dbsize", 1, kReadOnly | kFast, 0, 0, 0, DbSize},
+      {"flushall", -1, Flags(kWrite), 0, 0, 0, FlushAll},
+      {"flushdb", -1, Flags(kWrite), 0, 0, 0, FlushDb},
+      {"function", -2, Flags(kWrite), 0, 0, 0, Function},
+      {"debug", -2, kAdmin | kLoading | kStale, 0, 0, 0, Debug},
+      {"time", 1, kLoading | kStale | kFast, 0, 0, 0, Time},
+      {"shutdown", -1, kAdmin | kLoading | kStale, 0, 0, 0, Shutdown},
+      {"weft.digest", -1, Flags(kReadOnly), 0, 0, 0, WeftDigest},
+  });
+}
+
+}  // namespace weft::server

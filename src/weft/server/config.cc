@@ -1,0 +1,320 @@
+#include "weft/server/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cctype>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "weft/base/glob.h"
+
+namespace weft::server {
+
+StatusOr<int64_t> ParseMemory(std::string_view text) {
+  std::string lower = absl::AsciiStrToLower(text);
+  int64_t multiplier = 1;
+  const std::pair<std::string_view, int64_t> units[] = {
+      {"gb", 1LL << 30}, {"mb", 1LL << 20}, {"kb", 1LL << 10}, {"g", 1000LL * 1000 * 1000},
+      {"m", 1000LL * 1000},  {"k", 1000},       {"b", 1}};
+  for (const auto& [suffix, factor] : units) {
+    if (lower.size() > suffix.size() && lower.ends_with(suffix)) {
+      multiplier = factor;
+      lower.resize(lower.size() - suffix.size());
+      break;
+    }
+  }
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(lower.data(), lower.data() + lower.size(), value);
+  if (error != std::errc() || end != lower.data() + lower.size() || value < 0 ||
+      value > INT64_MAX / multiplier) {
+    return absl::InvalidArgumentError("argument must be a memory value");
+  }
+  return value * multiplier;
+}
+
+// One CONFIG parameter: how to read it and, if settable, how to change it.
+struct RuntimeSettings::Parameter {
+  std::string_view name;
+  std::string (*read)(const RuntimeSettings&);
+  Status (*write)(RuntimeSettings&, std::string_view);  // nullptr: read-only
+};
+
+namespace {
+
+Status SetInteger(std::atomic<int64_t>& target, std::string_view value, int64_t min, int64_t max) {
+  int64_t parsed = 0;
+  if (!absl::SimpleAtoi(value, &parsed)) {
+    return absl::InvalidArgumentError("argument couldn't be parsed into an integer");
+  }
+  if (parsed < min || parsed > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("argument must be between ", min, " and ", max, " inclusive"));
+  }
+  target.store(parsed, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+Status SetMemory(std::atomic<int64_t>& target, std::string_view value, int64_t min) {
+  StatusOr<int64_t> parsed = ParseMemory(value);
+  if (!parsed.ok()) return parsed.status();
+  if (*parsed < min) {
+    return absl::InvalidArgumentError(absl::StrCat("argument must be at least ", min));
+  }
+  target.store(*parsed, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+RuntimeSettings::RuntimeSettings() = default;
+
+const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) const {
+  static constexpr Parameter kParameters[] = {
+      {"proto-max-bulk-len",
+       [](const RuntimeSettings& s) { return std::to_string(s.proto_max_bulk_len()); },
+       [](RuntimeSettings& s, std::string_view v) {
+         return SetMemory(s.proto_max_bulk_len_, v, 1024 * 1024);
+       }},
+      {"client-query-buffer-limit",
+       [](const RuntimeSettings& s) { return std::to_string(s.client_query_buffer_limit()); },
+       [](RuntimeSettings& s, std::string_view v) {
+         return SetMemory(s.client_query_buffer_limit_, v, 1024 * 1024);
+       }},
+      {"maxclients", [](const RuntimeSettings& s) { return std::to_string(s.maxclients()); },
+       [](RuntimeSettings& s, std::string_view v) {
+         return SetInteger(s.maxclients_, v, 1, INT32_MAX);
+       }},
+      {"timeout",
+       [](const RuntimeSettings& s) { return std::to_string(s.idle_timeout_seconds()); },
+       [](RuntimeSettings& s, std::string_view v) {
+         return SetInteger(s.timeout_seconds_, v, 0, INT32_MAX);
+       }},
+      {"hz", [](const RuntimeSettings& s) { return std::to_string(s.hz()); },
+       [](RuntimeSettings& s, std::string_view v) { return SetInteger(s.hz_, v, 1, 500); }},
+      {"client-output-buffer-limit",
+       [](const RuntimeSettings& s) {
+         const OutputBufferLimit limit = s.output_buffer_limit();
+         return absl::StrCat("normal ", limit.hard_bytes, " ", limit.soft_bytes, " ",
+                             limit.soft_seconds, " replica 0 0 0 pubsub 0 0 0");
+       },
+       [](RuntimeSettings& s, std::string_view v) -> Status {
+         // Redis takes groups of four: <class> <hard> <soft> <seconds>. weft has only normal
+         // clients; the other classes are accepted and ignored.
+         std::vector<std::string_view> words = absl::StrSplit(v, ' ', absl::SkipEmpty());
+         if (words.empty() || words.size() % 4 != 0) {
+           return absl::InvalidArgumentError("Wrong number of arguments in buffer limit configuration.");
+         }
+         for (size_t i = 0; i < words.size(); i += 4) {
+           const std::string cls = absl::AsciiStrToLower(words[i]);
+           if (cls != "normal" && cls != "replica" && cls != "slave" && cls != "pubsub") {
+             return absl::InvalidArgumentError("Invalid client class specified in buffer limit configuration.");
+           }
+           StatusOr<int64_t> hard = ParseMemory(words[i + 1]);
+           StatusOr<int64_t> soft = ParseMemory(words[i + 2]);
+           int64_t seconds = 0;
+           if (!hard.ok() || !soft.ok() || !absl::SimpleAtoi(words[i + 3], &seconds) ||
+               seconds < 0) {
+             return absl::InvalidArgumentError("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+           }
+           if (cls == "normal") {
+             s.output_hard_bytes_.store(*hard, std::memory_order_relaxed);
+             s.output_soft_bytes_.store(*soft, std::memory_order_relaxed);
+             s.output_soft_seconds_.store(seconds, std::memory_order_relaxed);
+           }
+         }
+         return absl::OkStatus();
+       }},
+      {"requirepass", [](const RuntimeSettings& s) { return s.requirepass(); },
+       [](RuntimeSettings& s, std::string_view v) {
+         std::lock_guard lock(s.mutex_);
+         s.requirepass_ = std::string(v);
+         s.auth_required_.store(!v.empty(), std::memory_order_relaxed);
+         return absl::OkStatus();
+       }},
+  };
+  for (const Parameter& parameter : kParameters) {
+    if (absl::EqualsIgnoreCase(parameter.name, name)) return &parameter;
+  }
+  return nullptr;
+}
+
+std::string RuntimeSettings::requirepass() const {
+  std::lock_guard lock(mutex_);
+  return requirepass_;
+}
+
+std::string RuntimeSettings::Read(const Parameter& parameter) const { return parameter.read(*this); }
+
+void RuntimeSettings::Get(std::string_view pattern,
+                          std::vector<std::pair<std::string, std::string>>* out) const {
+  auto seen = [&](std::string_view name) {
+    return std::any_of(out->begin(), out->end(), [&](const auto& kv) { return kv.first == name; });
+  };
+  for (std::string_view name : {"proto-max-bulk-len", "client-query-buffer-limit", "maxclients",
+                                "timeout", "hz", "client-output-buffer-limit", "requirepass"}) {
+    if (GlobMatch(pattern, name, true) && !seen(name)) {
+      out->emplace_back(std::string(name), Read(*Find(name)));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto* list : {&fixed_, &accepted_}) {
+    for (const auto& [name, value] : *list) {
+      if (GlobMatch(pattern, name, true) && !seen(name)) out->emplace_back(name, value);
+    }
+  }
+}
+
+Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (const Parameter* parameter = Find(lower)) return parameter->write(*this, value);
+  std::lock_guard lock(mutex_);
+  for (const auto& [fixed_name, fixed_value] : fixed_) {
+    if (fixed_name == lower) {
+      return absl::FailedPreconditionError("can't set immutable config");
+    }
+  }
+  // Persistence and eviction knobs that Redis tools routinely set: weft has neither
+  // persistence nor eviction, so these are accepted, remembered, and have no effect.
+  static constexpr std::string_view kAccepted[] = {
+      "save", "appendonly", "appendfsync", "maxmemory", "maxmemory-policy", "lazyfree-lazy-user-del",
+      "lazyfree-lazy-server-del", "lazyfree-lazy-expire", "lazyfree-lazy-user-flush",
+      "latency-tracking", "slowlog-log-slower-than", "slowlog-max-len", "notify-keyspace-events",
+      "list-max-listpack-size", "set-max-intset-entries", "hash-max-listpack-entries",
+      "zset-max-listpack-entries", "activedefrag", "busy-reply-threshold", "lua-time-limit",
+      "loglevel"};
+  for (std::string_view accepted : kAccepted) {
+    if (accepted == lower) {
+      for (auto& [accepted_name, accepted_value] : accepted_) {
+        if (accepted_name == lower) {
+          accepted_value = std::string(value);
+          return absl::OkStatus();
+        }
+      }
+      accepted_.emplace_back(lower, std::string(value));
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("Unknown option or number of arguments for CONFIG SET - '", name, "'"));
+}
+
+void RuntimeSettings::SetFixed(std::string name, std::string value) {
+  std::lock_guard lock(mutex_);
+  fixed_.emplace_back(std::move(name), std::move(value));
+}
+
+StatusOr<RegionConfig> ParseRegion(std::string_view text) {
+  RegionConfig region;
+  const size_t colon = text.find(':');
+  region.name = std::string(text.substr(0, colon));
+  if (region.name.empty()) return absl::InvalidArgumentError("region name is empty");
+  if (colon != std::string_view::npos) {
+    const std::string_view mode = text.substr(colon + 1);
+    if (mode == "sync") {
+      region.sync = true;
+    } else if (mode == "async") {
+      region.sync = false;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("region '", region.name, "': mode must be sync or async, not '", mode, "'"));
+    }
+  }
+  return region;
+}
+
+namespace {
+
+Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", error.what()));
+  }
+  if (auto v = table["bind"].value<std::string>()) config->bind = *v;
+  if (auto v = table["port"].value<int64_t>()) config->port = static_cast<int>(*v);
+  if (auto v = table["io-threads"].value<int64_t>()) config->io_threads = static_cast<int>(*v);
+  if (auto v = table["name"].value<std::string>()) config->name = *v;
+  if (auto v = table["requirepass"].value<std::string>()) config->requirepass = *v;
+  if (auto v = table["loglevel"].value<std::string>()) config->loglevel = *v;
+  if (auto v = table["maxclients"].value<int64_t>()) config->maxclients = *v;
+  if (auto v = table["shards"].value<int64_t>()) config->shard_count = static_cast<size_t>(*v);
+  if (const toml::array* regions = table["region"].as_array()) {
+    for (const toml::node& node : *regions) {
+      const std::optional<std::string> text = node.value<std::string>();
+      if (!text) return absl::InvalidArgumentError("config: region entries must be strings");
+      WEFT_ASSIGN_OR_RETURN(RegionConfig region, ParseRegion(*text));
+      config->regions.push_back(std::move(region));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
+  ServerConfig config;
+  CLI::App app("weftd: a member of a weft cluster (speaks the Redis protocol)", "weftd");
+  std::string config_file;
+  std::vector<std::string> regions;
+  app.add_option("--config", config_file, "TOML config file; flags given here win")
+      ->check(CLI::ExistingFile);
+  auto* bind = app.add_option("--bind", config.bind, "address to listen on for clients");
+  auto* port = app.add_option("--port", config.port, "client port (RESP)")->check(CLI::Range(0, 65535));
+  auto* threads = app.add_option("--io-threads", config.io_threads, "I/O threads (0 = cores)")
+                      ->check(CLI::Range(0, 256));
+  auto* name = app.add_option("--name", config.name, "member name");
+  auto* pass = app.add_option("--requirepass", config.requirepass, "password clients must AUTH with");
+  auto* level = app.add_option("--loglevel", config.loglevel, "debug|info|warning|error");
+  auto* maxclients = app.add_option("--maxclients", config.maxclients, "client connection limit")
+                         ->check(CLI::Range(1, 1000000));
+  auto* shards = app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
+  auto* region = app.add_option("--region", regions, "region name[:sync|async] (repeatable)");
+  app.add_option("--seed", config.seed, "random seed (0 = from the OS)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    std::ostringstream text;
+    *exit_code = app.exit(error, text, text);
+    return absl::InvalidArgumentError(text.str());
+  }
+  if (!config_file.empty()) {
+    // Re-apply the flags over the file: parse the file into a fresh config, then copy every
+    // option the command line set explicitly.
+    ServerConfig from_file;
+    WEFT_RETURN_IF_ERROR(ApplyTomlFile(config_file, &from_file));
+    if (!bind->count()) config.bind = from_file.bind;
+    if (!port->count()) config.port = from_file.port;
+    if (!threads->count()) config.io_threads = from_file.io_threads;
+    if (!name->count()) config.name = from_file.name;
+    if (!pass->count()) config.requirepass = from_file.requirepass;
+    if (!level->count()) config.loglevel = from_file.loglevel;
+    if (!maxclients->count()) config.maxclients = from_file.maxclients;
+    if (!shards->count()) config.shard_count = from_file.shard_count;
+    if (!region->count()) config.regions = from_file.regions;
+  }
+  for (const std::string& text : regions) {
+    StatusOr<RegionConfig> parsed = ParseRegion(text);
+    if (!parsed.ok()) {
+      *exit_code = 2;
+      return parsed.status();
+    }
+    config.regions.push_back(*std::move(parsed));
+  }
+  if (config.shard_count == 0 || (config.shard_count & (config.shard_count - 1)) != 0) {
+    *exit_code = 2;
+    return absl::InvalidArgumentError("--shards must be a power of two");
+  }
+  if (config.regions.empty()) config.regions.push_back({"default", true});
+  if (config.io_threads == 0) {
+    config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  return config;
+}
+
+}  // namespace weft::server

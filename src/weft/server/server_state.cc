@@ -1,0 +1,36 @@
+#include "weft/server/server_state.h"
+
+namespace weft::server {
+
+Database::Database(const RegionConfig& region, const storage::StoreOptions& options,
+                   const Clock& clock, uint64_t origin)
+    : region_(region), store_(options, clock), versions_(clock, origin) {}
+
+ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id)
+    : config_(config),
+      clock_(clock),
+      member_id_(member_id),
+      started_unix_ms_(clock.NowUnixMs()) {
+  storage::StoreOptions options;
+  options.shard_count = config.shard_count;
+  for (const RegionConfig& region : config.regions) {
+    databases_.push_back(std::make_unique<Database>(region, options, clock, member_id));
+  }
+  if (!config.requirepass.empty()) {
+    (void)settings_.Set("requirepass", config.requirepass);
+  }
+  (void)settings_.Set("maxclients", std::to_string(config.maxclients));
+  settings_.SetFixed("bind", config.bind);
+  settings_.SetFixed("io-threads", std::to_string(config.io_threads));
+  settings_.SetFixed("databases", std::to_string(config.regions.size()));
+}
+
+void ServerState::Tick() {
+  if (!settings_.active_expire_enabled()) return;
+  // Redis examines 20 keys per loop and repeats while >25% were expired; a fixed budget per
+  // tick keeps the cost per tick bounded and predictable instead.
+  constexpr size_t kKeysPerTickMax = 2000;
+  for (auto& database : databases_) database->store().ActiveExpireCycle(kKeysPerTickMax);
+}
+
+}  // namespace weft::server

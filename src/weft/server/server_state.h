@@ -1,0 +1,97 @@
+// ServerState: everything commands share across connections — the regions' stores, runtime
+// settings, statistics and the client registry — without any I/O.
+//
+// Keeping this free of sockets and threads lets the command handlers run in unit tests against
+// a ManualClock, and lets the network layer (server.h) stay a thin shell around it.
+//
+// Thread safety: safe from any thread. Databases synchronise through their stores' shard locks;
+// statistics are relaxed atomics; settings are RuntimeSettings (atomics and a mutex).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weft/base/clock.h"
+#include "weft/server/client_registry.h"
+#include "weft/server/config.h"
+#include "weft/storage/store.h"
+#include "weft/storage/version.h"
+
+namespace weft::server {
+
+// One region as clients see it: its store and the source of versions for local writes.
+class Database {
+ public:
+  Database(const RegionConfig& region, const storage::StoreOptions& options, const Clock& clock,
+           uint64_t origin);
+
+  const RegionConfig& region() const { return region_; }
+  storage::Store& store() { return store_; }
+  storage::VersionSource& versions() { return versions_; }
+
+ private:
+  const RegionConfig region_;
+  storage::Store store_;
+  storage::VersionSource versions_;
+};
+
+// Counters reported by INFO stats. Relaxed atomics: they are statistics, not synchronisation.
+struct ServerStats {
+  std::atomic<uint64_t> connections_received{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::atomic<uint64_t> commands_processed{0};
+  std::atomic<uint64_t> keyspace_hits{0};
+  std::atomic<uint64_t> keyspace_misses{0};
+  std::atomic<uint64_t> net_input_bytes{0};
+  std::atomic<uint64_t> net_output_bytes{0};
+  std::atomic<uint64_t> output_limit_disconnections{0};
+  std::atomic<uint64_t> protocol_errors{0};
+};
+
+class ServerState {
+ public:
+  ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id);
+
+  const ServerConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  uint64_t member_id() const { return member_id_; }
+  int64_t started_unix_ms() const { return started_unix_ms_; }
+
+  size_t database_count() const { return databases_.size(); }
+  Database& database(size_t index) { return *databases_[index]; }
+
+  RuntimeSettings& settings() { return settings_; }
+  ServerStats& stats() { return stats_; }
+  ClientRegistry& clients() { return clients_; }
+
+  // The listening port as bound (the configured one may be 0 = any).
+  int port() const { return port_.load(std::memory_order_relaxed); }
+  void set_port(int port) { port_.store(port, std::memory_order_relaxed); }
+
+  // SHUTDOWN asks the server to stop; the network layer installs the hook.
+  void set_shutdown_hook(std::function<void()> hook) { shutdown_hook_ = std::move(hook); }
+  void RequestShutdown() {
+    if (shutdown_hook_) shutdown_hook_();
+  }
+
+  // Runs bounded active expiry on every region; called from the server's tick.
+  void Tick();
+
+ private:
+  const ServerConfig config_;
+  const Clock& clock_;
+  const uint64_t member_id_;
+  const int64_t started_unix_ms_;
+  std::vector<std::unique_ptr<Database>> databases_;
+  RuntimeSettings settings_;
+  ServerStats stats_;
+  ClientRegistry clients_;
+  std::atomic<int> port_{0};
+  std::function<void()> shutdown_hook_;
+};
+
+}  // namespace weft::server
