@@ -85,7 +85,7 @@ source_known() {
 debian_deb_src_twin() {
   local f
   for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && [ "$f" != "$kTwinFile" ] || continue
+    if [ ! -f "$f" ] || [ "$f" = "$kTwinFile" ]; then continue; fi
     awk -v RS= -v ORS='\n\n' '
       {
         n = split($0, lines, "\n"); out = ""; types = ""; uris = ""; signed = ""; enabled = "yes"

@@ -18,12 +18,13 @@
 set -uo pipefail
 
 readonly kDefaultUnits="unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol"
-readonly script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-readonly repo_dir=$(cd "$script_dir/../.." && pwd)
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(cd "$script_dir/../.." && pwd)
+readonly script_dir repo_dir
 
 usage() {
-  sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit "${1:-2}"
 }
 
 server_bin=""
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --unit-timeout) unit_timeout_s=${2:?}; shift 2 ;;
     --start-timeout) start_timeout_s=${2:?}; shift 2 ;;
     --skipfile) skipfile=${2:?}; shift 2 ;;
-    -h | --help) usage ;;
+    -h | --help) usage 0 ;;
     *) echo "run_redis_tcl: unknown argument '$1'" >&2; usage ;;
   esac
 done
