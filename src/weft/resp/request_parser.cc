@@ -181,21 +181,15 @@ bool RequestParser::SplitInline(std::string_view line) {
     if (p >= size)
       return true;
 
-    // An argument stays a view of the line until a quote forces unescaping; from then on its
-    // bytes accumulate in inline_storage_.
+    // A word is a view of the line unless it has a quoted part. That part always ends the word
+    // (a closing quote must be followed by a blank), so from its opening quote on the word's
+    // bytes accumulate in inline_storage_, after a copy of the bare prefix before the quote.
     const size_t start = p;
     size_t owned_start = 0;
     bool owned = false;
     bool in_double_quotes = false;
     bool in_single_quotes = false;
     bool done = false;
-    auto take_ownership = [&] {
-      if (owned)
-        return;
-      owned = true;
-      owned_start = inline_storage_.size();
-      inline_storage_.append(line.substr(start, p - start));
-    };
     size_t end = p;
     while (!done) {
       const char c = at(p);
@@ -262,17 +256,15 @@ bool RequestParser::SplitInline(std::string_view line) {
             done = true;
             break;
           case '"':
-            take_ownership();
-            in_double_quotes = true;
-            break;
           case '\'':
-            take_ownership();
-            in_single_quotes = true;
+            owned = true;
+            owned_start = inline_storage_.size();
+            inline_storage_.append(line.substr(start, p - start));
+            in_double_quotes = c == '"';
+            in_single_quotes = c == '\'';
             break;
           default:
-            if (owned)
-              inline_storage_.push_back(c);
-            break;
+            break;  // the bare word goes on
         }
       }
       if (p < size)
