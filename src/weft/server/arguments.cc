@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "absl/strings/match.h"
 
 namespace weft::server {
 
@@ -61,7 +60,5 @@ std::string FormatLongDouble(long double value) {
   if (result == "-0") result = "0";
   return result;
 }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return absl::EqualsIgnoreCase(a, b); }
 
 }  // namespace weft::server

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "weft/base/strings.h"
+
 namespace weft::server {
 
 // Redis's string2ll: optional '-', no '+', no spaces, no leading zeros (except "0"), fits in
@@ -19,8 +21,6 @@ std::optional<long double> ParseLongDouble(std::string_view text);
 
 // Redis's ld2string in human mode: "%.17Lf" with trailing zeros (and a trailing '.') removed.
 std::string FormatLongDouble(long double value);
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Error texts used by several families.
 inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";

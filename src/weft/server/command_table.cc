@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 
 namespace weft::server {
 
@@ -26,7 +25,7 @@ const CommandTable& GlobalCommandTable() {
 const CommandSpec* CommandTable::Find(std::string_view name) const {
   char lower[32];
   if (name.size() >= sizeof(lower)) return nullptr;
-  for (size_t i = 0; i < name.size(); ++i) lower[i] = absl::ascii_tolower(name[i]);
+  for (size_t i = 0; i < name.size(); ++i) lower[i] = AsciiLower(name[i]);
   const auto it = by_name_.find(std::string_view(lower, name.size()));
   return it == by_name_.end() ? nullptr : it->second;
 }
@@ -37,9 +36,9 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
   std::string list;
   for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
     const size_t room = 128 - list.size();
-    absl::StrAppend(&list, "'", args[i].substr(0, room), "' ");
+    StrAppend(&list, "'", args[i].substr(0, room), "' ");
   }
-  return absl::StrCat("ERR unknown command '", args[0].substr(0, 128),
+  return StrCat("ERR unknown command '", args[0].substr(0, 128),
                       "', with args beginning with: ", list);
 }
 
@@ -60,7 +59,7 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
   }
   const int argc = static_cast<int>(args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    reply.Error(absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
+    reply.Error(StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
     return;
   }
   CommandContext context{server, session, reply, args};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "weft/base/strings.h"
 #include "weft/server/command.h"
 
 namespace weft::server {
@@ -30,7 +31,7 @@ class CommandTable {
 
  private:
   std::vector<CommandSpec> specs_;
-  absl::flat_hash_map<std::string, const CommandSpec*> by_name_;
+  absl::flat_hash_map<std::string_view, const CommandSpec*, StringViewHash> by_name_;
 };
 
 // The command table is also reachable from COMMAND's handler; it is built once per process.

@@ -2,8 +2,7 @@
 
 #include <string>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/base/glob.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
@@ -122,7 +121,7 @@ void Hello(CommandContext& context) {
         return;
       }
     } else {
-      context.reply.Error(absl::StrCat("ERR Syntax error in HELLO option '", option, "'"));
+      context.reply.Error(StrCat("ERR Syntax error in HELLO option '", option, "'"));
       return;
     }
   }
@@ -157,7 +156,7 @@ void Hello(CommandContext& context) {
 // One CLIENT LIST / CLIENT INFO line, fields in Redis 7.0's order.
 std::string DescribeClient(const Session& session, int64_t now_unix_ms) {
   const char* command = session.last_command();
-  return absl::StrCat(
+  return StrCat(
       "id=", session.id(), " addr=", session.peer_address(), " laddr=", session.local_address(),
       " fd=", session.fd(), " name=", session.name(),
       " age=", (now_unix_ms - session.created_unix_ms()) / 1000,
@@ -170,8 +169,8 @@ std::string DescribeClient(const Session& session, int64_t now_unix_ms) {
 }
 
 void ClientWrongArity(CommandContext& context, std::string_view subcommand) {
-  context.reply.Error(absl::StrCat("ERR wrong number of arguments for 'client|",
-                                   absl::AsciiStrToLower(subcommand), "' command"));
+  context.reply.Error(StrCat("ERR wrong number of arguments for 'client|",
+                                   AsciiLower(subcommand), "' command"));
 }
 
 // CLIENT KILL addr:port | CLIENT KILL <filter> <value> ... Returns through the reply.
@@ -306,7 +305,7 @@ void Client(CommandContext& context) {
     context.reply.ArrayHeader(std::size(kHelp));
     for (std::string_view line : kHelp) context.reply.SimpleString(line);
   } else {
-    context.reply.Error(absl::StrCat("ERR unknown subcommand '", sub.substr(0, 128),
+    context.reply.Error(StrCat("ERR unknown subcommand '", sub.substr(0, 128),
                                      "'. Try CLIENT HELP."));
   }
 }

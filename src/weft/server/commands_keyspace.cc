@@ -4,8 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/base/glob.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
@@ -130,7 +129,7 @@ void Scan(CommandContext& context) {
         });
   } while (cursor != 0 && examined < static_cast<size_t>(count));
   context.reply.ArrayHeader(2);
-  context.reply.Bulk(absl::StrCat(cursor));
+  context.reply.Bulk(StrCat(cursor));
   context.reply.ArrayHeader(keys.size());
   for (const std::string& key : keys) context.reply.Bulk(key);
 }
@@ -190,7 +189,7 @@ void ExpireGeneric(CommandContext& context, bool seconds, bool relative) {
     } else if (EqualsIgnoreCase(option, "LT")) {
       lt = true;
     } else {
-      context.reply.Error(absl::StrCat("ERR Unsupported option ", option));
+      context.reply.Error(StrCat("ERR Unsupported option ", option));
       return;
     }
   }
@@ -202,7 +201,7 @@ void ExpireGeneric(CommandContext& context, bool seconds, bool relative) {
     context.reply.Error("ERR GT and LT options at the same time are not compatible");
     return;
   }
-  const std::string name = absl::AsciiStrToLower(context.args[0]);
+  const std::string name = AsciiLower(context.args[0]);
   const ExpireResult when =
       ResolveExpireCommand(context.args[2], seconds, relative, context.now_unix_ms(), name);
   if (!when.error.empty()) {

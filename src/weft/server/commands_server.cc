@@ -4,9 +4,9 @@
 #include <chrono>
 #include <thread>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "weft/base/strings.h"
+#include <fmt/format.h>
+#include "weft/base/logging.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
 #include "weft/server/command_table.h"
@@ -17,12 +17,12 @@ namespace {
 
 void WrongSubcommandArity(CommandContext& context, std::string_view command,
                           std::string_view subcommand) {
-  context.reply.Error(absl::StrCat("ERR wrong number of arguments for '", command, "|",
-                                   absl::AsciiStrToLower(subcommand), "' command"));
+  context.reply.Error(StrCat("ERR wrong number of arguments for '", command, "|",
+                                   AsciiLower(subcommand), "' command"));
 }
 
 void UnknownSubcommand(CommandContext& context, std::string_view command) {
-  context.reply.Error(absl::StrCat("ERR unknown subcommand '", context.args[1].substr(0, 128),
+  context.reply.Error(StrCat("ERR unknown subcommand '", context.args[1].substr(0, 128),
                                    "'. Try ", command, " HELP."));
 }
 
@@ -111,9 +111,9 @@ void Config(CommandContext& context) {
       const Status status = settings.Set(context.args[i], context.args[i + 1]);
       if (status.ok()) continue;
       if (absl::IsNotFound(status)) {
-        context.reply.Error(absl::StrCat("ERR ", status.message()));
+        context.reply.Error(StrCat("ERR ", status.message()));
       } else {
-        context.reply.Error(absl::StrCat("ERR CONFIG SET failed (possibly related to argument '",
+        context.reply.Error(StrCat("ERR CONFIG SET failed (possibly related to argument '",
                                          context.args[i], "') - ", status.message()));
       }
       return;
@@ -183,6 +183,10 @@ void Debug(CommandContext& context) {
   if (EqualsIgnoreCase(sub, "SET-ACTIVE-EXPIRE") && context.args.size() == 3) {
     context.server.settings().set_active_expire_enabled(context.args[2] != "0");
     context.reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "LOG") && context.args.size() == 3) {
+    // Test suites mark test boundaries in the server log this way.
+    WEFT_LOG_INFO("DEBUG LOG: {}", context.args[2]);
+    context.reply.Ok();
   } else if (EqualsIgnoreCase(sub, "SLEEP") && context.args.size() == 3) {
     const std::optional<long double> seconds = ParseLongDouble(context.args[2]);
     if (!seconds || *seconds < 0 || *seconds > 60) {
@@ -194,7 +198,7 @@ void Debug(CommandContext& context) {
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(*seconds * 1e6)));
     context.reply.Ok();
   } else {
-    context.reply.Error(absl::StrCat("ERR unknown subcommand '", sub.substr(0, 128),
+    context.reply.Error(StrCat("ERR unknown subcommand '", sub.substr(0, 128),
                                      "'. Try DEBUG HELP."));
   }
 }
@@ -202,8 +206,8 @@ void Debug(CommandContext& context) {
 void Time(CommandContext& context) {
   const int64_t now_us = context.server.clock().NowUnixMs() * 1000;
   context.reply.ArrayHeader(2);
-  context.reply.Bulk(absl::StrCat(now_us / 1'000'000));
-  context.reply.Bulk(absl::StrCat(now_us % 1'000'000));
+  context.reply.Bulk(StrCat(now_us / 1'000'000));
+  context.reply.Bulk(StrCat(now_us % 1'000'000));
 }
 
 void Shutdown(CommandContext& context) {
@@ -226,7 +230,7 @@ void WeftDigest(CommandContext& context) {
     context.reply.Error("ERR wrong number of arguments for 'weft.digest' command");
     return;
   }
-  context.reply.Bulk(absl::StrFormat("%016x", database->store().Digest()));
+  context.reply.Bulk(fmt::format("{:016x}", database->store().Digest()));
 }
 
 using enum CommandFlag;

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
 #include "weft/server/expire_options.h"
@@ -224,7 +224,7 @@ void MGet(CommandContext& context) {
 // MSET / MSETNX: all keys' shards are locked together, so the batch is atomic.
 void MultiSet(CommandContext& context, bool only_if_none_exist) {
   if (context.args.size() % 2 == 0) {
-    context.reply.Error(absl::StrCat("ERR wrong number of arguments for '",
+    context.reply.Error(StrCat("ERR wrong number of arguments for '",
                                      only_if_none_exist ? "msetnx" : "mset", "' command"));
     return;
   }
@@ -275,7 +275,7 @@ void IncrementBy(CommandContext& context, int64_t delta) {
       return;
     }
     const int64_t next = current + delta;
-    keys.Set(key, absl::StrCat(next), database.versions().Next(),
+    keys.Set(key, StrCat(next), database.versions().Next(),
              entry ? entry->expire_at_unix_ms : 0);
     context.reply.Integer(next);
   });

@@ -114,7 +114,7 @@ TEST_F(CommandsTest, RangesAndAppend) {
   EXPECT_EQ(Run({"GETRANGE", "a", "-5", "-1"}), "$5\r\nWorld\r\n");
   EXPECT_EQ(Run({"GETRANGE", "a", "5", "1"}), "$0\r\n\r\n");
   EXPECT_EQ(Run({"SETRANGE", "b", "3", "xy"}), ":5\r\n");
-  EXPECT_EQ(Run({"GET", "b"}), std::string("$5\r\n\0\0\0xy\r\n", 12));
+  EXPECT_EQ(Run({"GET", "b"}), std::string("$5\r\n\0\0\0xy\r\n", 11));
   EXPECT_EQ(Run({"SETRANGE", "b", "-1", "xy"}), "-ERR offset is out of range\r\n");
   EXPECT_EQ(Run({"SETRANGE", "empty", "0", ""}), ":0\r\n");
   EXPECT_EQ(Run({"EXISTS", "empty"}), ":0\r\n");

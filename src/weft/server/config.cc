@@ -8,16 +8,13 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "weft/base/strings.h"
 #include "weft/base/glob.h"
 
 namespace weft::server {
 
 StatusOr<int64_t> ParseMemory(std::string_view text) {
-  std::string lower = absl::AsciiStrToLower(text);
+  std::string lower = AsciiLower(text);
   int64_t multiplier = 1;
   const std::pair<std::string_view, int64_t> units[] = {
       {"gb", 1LL << 30}, {"mb", 1LL << 20}, {"kb", 1LL << 10}, {"g", 1000LL * 1000 * 1000},
@@ -47,14 +44,19 @@ struct RuntimeSettings::Parameter {
 
 namespace {
 
+bool ParseInteger(std::string_view text, int64_t* value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
 Status SetInteger(std::atomic<int64_t>& target, std::string_view value, int64_t min, int64_t max) {
   int64_t parsed = 0;
-  if (!absl::SimpleAtoi(value, &parsed)) {
+  if (!ParseInteger(value, &parsed)) {
     return absl::InvalidArgumentError("argument couldn't be parsed into an integer");
   }
   if (parsed < min || parsed > max) {
     return absl::InvalidArgumentError(
-        absl::StrCat("argument must be between ", min, " and ", max, " inclusive"));
+        StrCat("argument must be between ", min, " and ", max, " inclusive"));
   }
   target.store(parsed, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -64,7 +66,7 @@ Status SetMemory(std::atomic<int64_t>& target, std::string_view value, int64_t m
   StatusOr<int64_t> parsed = ParseMemory(value);
   if (!parsed.ok()) return parsed.status();
   if (*parsed < min) {
-    return absl::InvalidArgumentError(absl::StrCat("argument must be at least ", min));
+    return absl::InvalidArgumentError(StrCat("argument must be at least ", min));
   }
   target.store(*parsed, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -72,7 +74,10 @@ Status SetMemory(std::atomic<int64_t>& target, std::string_view value, int64_t m
 
 }  // namespace
 
-RuntimeSettings::RuntimeSettings() = default;
+RuntimeSettings::RuntimeSettings() {
+  // What Redis tools (redis-benchmark among them) ask for at start: no persistence.
+  accepted_ = {{"save", ""}, {"appendonly", "no"}};
+}
 
 const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) const {
   static constexpr Parameter kParameters[] = {
@@ -100,25 +105,25 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
       {"client-output-buffer-limit",
        [](const RuntimeSettings& s) {
          const OutputBufferLimit limit = s.output_buffer_limit();
-         return absl::StrCat("normal ", limit.hard_bytes, " ", limit.soft_bytes, " ",
+         return StrCat("normal ", limit.hard_bytes, " ", limit.soft_bytes, " ",
                              limit.soft_seconds, " replica 0 0 0 pubsub 0 0 0");
        },
        [](RuntimeSettings& s, std::string_view v) -> Status {
          // Redis takes groups of four: <class> <hard> <soft> <seconds>. weft has only normal
          // clients; the other classes are accepted and ignored.
-         std::vector<std::string_view> words = absl::StrSplit(v, ' ', absl::SkipEmpty());
+         std::vector<std::string_view> words = SplitSkipEmpty(v, ' ');
          if (words.empty() || words.size() % 4 != 0) {
            return absl::InvalidArgumentError("Wrong number of arguments in buffer limit configuration.");
          }
          for (size_t i = 0; i < words.size(); i += 4) {
-           const std::string cls = absl::AsciiStrToLower(words[i]);
+           const std::string cls = AsciiLower(words[i]);
            if (cls != "normal" && cls != "replica" && cls != "slave" && cls != "pubsub") {
              return absl::InvalidArgumentError("Invalid client class specified in buffer limit configuration.");
            }
            StatusOr<int64_t> hard = ParseMemory(words[i + 1]);
            StatusOr<int64_t> soft = ParseMemory(words[i + 2]);
            int64_t seconds = 0;
-           if (!hard.ok() || !soft.ok() || !absl::SimpleAtoi(words[i + 3], &seconds) ||
+           if (!hard.ok() || !soft.ok() || !ParseInteger(words[i + 3], &seconds) ||
                seconds < 0) {
              return absl::InvalidArgumentError("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
            }
@@ -139,7 +144,7 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
        }},
   };
   for (const Parameter& parameter : kParameters) {
-    if (absl::EqualsIgnoreCase(parameter.name, name)) return &parameter;
+    if (EqualsIgnoreCase(parameter.name, name)) return &parameter;
   }
   return nullptr;
 }
@@ -171,7 +176,7 @@ void RuntimeSettings::Get(std::string_view pattern,
 }
 
 Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
-  const std::string lower = absl::AsciiStrToLower(name);
+  const std::string lower = AsciiLower(name);
   if (const Parameter* parameter = Find(lower)) return parameter->write(*this, value);
   std::lock_guard lock(mutex_);
   for (const auto& [fixed_name, fixed_value] : fixed_) {
@@ -200,7 +205,7 @@ Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
       return absl::OkStatus();
     }
   }
-  return absl::NotFoundError(absl::StrCat("Unknown option or number of arguments for CONFIG SET - '", name, "'"));
+  return absl::NotFoundError(StrCat("Unknown option or number of arguments for CONFIG SET - '", name, "'"));
 }
 
 void RuntimeSettings::SetFixed(std::string name, std::string value) {
@@ -221,7 +226,7 @@ StatusOr<RegionConfig> ParseRegion(std::string_view text) {
       region.sync = false;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("region '", region.name, "': mode must be sync or async, not '", mode, "'"));
+          StrCat("region '", region.name, "': mode must be sync or async, not '", mode, "'"));
     }
   }
   return region;
@@ -234,7 +239,7 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", error.what()));
+    return absl::InvalidArgumentError(StrCat("config file ", path, ": ", error.what()));
   }
   if (auto v = table["bind"].value<std::string>()) config->bind = *v;
   if (auto v = table["port"].value<int64_t>()) config->port = static_cast<int>(*v);

@@ -1,6 +1,6 @@
 #include "weft/server/connection.h"
 
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/base/logging.h"
 
 namespace weft::server {
@@ -8,8 +8,8 @@ namespace {
 
 std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
-  if (address.is_v6()) return absl::StrCat("[", address.to_string(), "]:", endpoint.port());
-  return absl::StrCat(address.to_string(), ":", endpoint.port());
+  if (address.is_v6()) return StrCat("[", address.to_string(), "]:", endpoint.port());
+  return StrCat(address.to_string(), ":", endpoint.port());
 }
 
 // How many reads one readiness wake-up may do before yielding to the thread's other
@@ -40,7 +40,7 @@ void Connection::Start() {
   socket_.non_blocking(true, error);
   socket_.set_option(asio::ip::tcp::no_delay(true), error);
   if (error) {
-    Close(absl::StrCat("socket setup failed: ", error.message()));
+    Close(StrCat("socket setup failed: ", error.message()));
     return;
   }
   // CLIENT KILL from another thread: post the close to ours. A weak pointer, because the
@@ -143,6 +143,9 @@ bool Connection::ReadAvailable() {
 size_t Connection::ProcessRequests(std::string_view input) {
   resp::ReplyWriter reply(&output_, session_->protocol());
   size_t offset = 0;
+  // Before AUTH, Redis 7 caps request sizes (10 arguments, 16 KB bulks) so that an
+  // unauthenticated peer cannot make the member buffer much.
+  parser_.SetAuthenticated(session_->authenticated || !server_.settings().auth_required());
   while (offset < input.size() && !session_->close_after_reply) {
     const resp::RequestParser::State state = parser_.Parse(input.substr(offset));
     if (state == resp::RequestParser::State::kIncomplete) break;
@@ -150,7 +153,7 @@ size_t Connection::ProcessRequests(std::string_view input) {
       server_.stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
       WEFT_LOG_INFO("protocol error from client id={} addr={}: {}", session_->id(),
                     session_->peer_address(), parser_.error());
-      reply.Error(absl::StrCat("ERR ", parser_.error()));
+      reply.Error(StrCat("ERR ", parser_.error()));
       session_->close_after_reply = true;
       return input.size();
     }

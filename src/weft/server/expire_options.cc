@@ -1,13 +1,13 @@
 #include "weft/server/expire_options.h"
 
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/server/arguments.h"
 
 namespace weft::server {
 namespace {
 
 std::string InvalidExpireTime(std::string_view command) {
-  return absl::StrCat("ERR invalid expire time in '", command, "' command");
+  return StrCat("ERR invalid expire time in '", command, "' command");
 }
 
 }  // namespace

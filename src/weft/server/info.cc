@@ -5,9 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "weft/base/strings.h"
+#include <fmt/format.h>
 #include "weft/server/version.h"
 
 // jemalloc's control entry point, present only when weftd is linked with jemalloc (sanitizer
@@ -33,17 +32,17 @@ std::string HumanBytes(double bytes) {
     bytes /= 1024;
     ++unit;
   }
-  if (unit == 0) return absl::StrCat(static_cast<int64_t>(bytes), "B");
-  return absl::StrFormat("%.2f%c", bytes, units[unit]);
+  if (unit == 0) return StrCat(static_cast<int64_t>(bytes), "B");
+  return fmt::format("{:.2f}{}", bytes, units[unit]);
 }
 
 void ServerSection(ServerState& server, std::string* out) {
   const int64_t uptime_s = (server.clock().NowUnixMs() - server.started_unix_ms()) / 1000;
-  absl::StrAppend(out, "# Server\r\n", "redis_version:", kRedisCompatibleVersion, "\r\n",
+  StrAppend(out, "# Server\r\n", "redis_version:", kRedisCompatibleVersion, "\r\n",
                   "weft_version:", kWeftVersion, "\r\n", "redis_mode:standalone\r\n",
                   "os:Linux\r\n", "arch_bits:64\r\n", "multiplexing_api:epoll\r\n",
                   "process_id:", getpid(), "\r\n", "run_id:",
-                  absl::StrFormat("%016x", server.member_id()), "\r\n",
+                  fmt::format("{:016x}", server.member_id()), "\r\n",
                   "tcp_port:", server.port(), "\r\n", "server_time_usec:",
                   server.clock().NowUnixMs() * 1000, "\r\n", "uptime_in_seconds:", uptime_s,
                   "\r\n", "uptime_in_days:", uptime_s / 86400, "\r\n",
@@ -53,7 +52,7 @@ void ServerSection(ServerState& server, std::string* out) {
 }
 
 void ClientsSection(ServerState& server, std::string* out) {
-  absl::StrAppend(out, "# Clients\r\n", "connected_clients:", server.clients().Count(), "\r\n",
+  StrAppend(out, "# Clients\r\n", "connected_clients:", server.clients().Count(), "\r\n",
                   "maxclients:", server.settings().maxclients(), "\r\n",
                   "blocked_clients:0\r\n", "tracking_clients:0\r\n", "\r\n");
 }
@@ -64,7 +63,7 @@ void MemorySection(ServerState& server, std::string* out) {
     used += server.database(i).store().MemoryBytes();
   }
   const size_t rss = ReadResidentBytes();
-  absl::StrAppend(out, "# Memory\r\n", "used_memory:", used, "\r\n",
+  StrAppend(out, "# Memory\r\n", "used_memory:", used, "\r\n",
                   "used_memory_human:", HumanBytes(static_cast<double>(used)), "\r\n",
                   "used_memory_rss:", rss, "\r\n",
                   "used_memory_rss_human:", HumanBytes(static_cast<double>(rss)), "\r\n",
@@ -82,7 +81,7 @@ void StatsSection(ServerState& server, std::string* out) {
   auto load = [](const std::atomic<uint64_t>& counter) {
     return counter.load(std::memory_order_relaxed);
   };
-  absl::StrAppend(
+  StrAppend(
       out, "# Stats\r\n", "total_connections_received:", load(stats.connections_received), "\r\n",
       "total_commands_processed:", load(stats.commands_processed), "\r\n",
       "total_net_input_bytes:", load(stats.net_input_bytes), "\r\n",
@@ -97,28 +96,28 @@ void StatsSection(ServerState& server, std::string* out) {
 }
 
 void ReplicationSection(ServerState& server, std::string* out) {
-  absl::StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n");
+  StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n");
   for (size_t i = 0; i < server.database_count(); ++i) {
     const RegionConfig& region = server.database(i).region();
     // The join machinery fills phase/provider/entries/bytes once members replicate; a single
     // member's regions are ACTIVE from the start.
-    absl::StrAppend(out, "region", i, ":name=", region.name,
+    StrAppend(out, "region", i, ":name=", region.name,
                     ",mode=", region.sync ? "sync" : "async",
                     ",state=ACTIVE,phase=none,provider=none,entries=0,bytes=0\r\n");
   }
-  absl::StrAppend(out, "\r\n");
+  StrAppend(out, "\r\n");
 }
 
 void KeyspaceSection(ServerState& server, std::string* out) {
-  absl::StrAppend(out, "# Keyspace\r\n");
+  StrAppend(out, "# Keyspace\r\n");
   for (size_t i = 0; i < server.database_count(); ++i) {
     storage::Store& store = server.database(i).store();
     const size_t keys = store.KeyCount();
     if (keys == 0) continue;
-    absl::StrAppend(out, "db", i, ":keys=", keys, ",expires=", store.VolatileKeyCount(),
+    StrAppend(out, "db", i, ":keys=", keys, ",expires=", store.VolatileKeyCount(),
                     ",avg_ttl=0\r\n");
   }
-  absl::StrAppend(out, "\r\n");
+  StrAppend(out, "\r\n");
 }
 
 }  // namespace
@@ -136,7 +135,7 @@ std::string RenderInfo(ServerState& server, std::span<const std::string_view> se
   auto wanted = [&](std::string_view name) {
     if (sections.empty()) return true;
     for (std::string_view requested : sections) {
-      const std::string lower = absl::AsciiStrToLower(requested);
+      const std::string lower = AsciiLower(requested);
       if (lower == name || lower == "all" || lower == "everything" || lower == "default") {
         return true;
       }

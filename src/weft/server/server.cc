@@ -2,7 +2,7 @@
 
 #include <sys/resource.h>
 
-#include "absl/strings/str_cat.h"
+#include "weft/base/strings.h"
 #include "weft/base/logging.h"
 
 namespace weft::server {
@@ -46,7 +46,7 @@ Status Server::Start() {
   const asio::ip::address address = asio::ip::make_address(state_.config().bind, error);
   if (error) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bad --bind address '", state_.config().bind, "': ", error.message()));
+        StrCat("bad --bind address '", state_.config().bind, "': ", error.message()));
   }
   const asio::ip::tcp::endpoint endpoint(address, static_cast<uint16_t>(state_.config().port));
   acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(listener_context);
@@ -55,7 +55,7 @@ Status Server::Start() {
   if (!error) acceptor_->bind(endpoint, error);
   if (!error) acceptor_->listen(511, error);  // Redis's default tcp-backlog
   if (error) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", state_.config().bind, ":",
+    return absl::UnavailableError(StrCat("cannot listen on ", state_.config().bind, ":",
                                                state_.config().port, ": ", error.message()));
   }
   state_.set_port(acceptor_->local_endpoint().port());

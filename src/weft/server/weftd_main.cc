@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   weft::server::ServerState state(*config, clock, member_id);
   weft::server::Server server(state, weft::server::GlobalCommandTable());
   if (weft::Status status = server.Start(); !status.ok()) {
-    WEFT_LOG_ERROR("{}", status.message());
+    WEFT_LOG_ERROR("{}", status.ToString());
     return 1;
   }
 
