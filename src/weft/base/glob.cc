@@ -40,7 +40,11 @@ bool MatchClass(std::string_view pattern, size_t& p, unsigned char c, bool ignor
 }
 
 // Recursion depth is bounded by the number of `*` in the pattern; consecutive stars collapse.
-bool Match(std::string_view pattern, std::string_view text, bool ignore_case, int depth) {
+// `give_up` is Redis's skipLongerMatches: once an inner `*` has tried every suffix of the text
+// and failed, no outer `*` can succeed by handing it a shorter suffix, so every level stops.
+// Without it a pattern like "a*a*a*...b" takes exponential time.
+bool Match(std::string_view pattern, std::string_view text, bool ignore_case, int depth,
+           bool& give_up) {
   if (depth > 1000) return false;  // Redis bails out on pathological nesting the same way.
   size_t p = 0;
   size_t t = 0;
@@ -49,9 +53,13 @@ bool Match(std::string_view pattern, std::string_view text, bool ignore_case, in
       case '*': {
         while (p + 1 < pattern.size() && pattern[p + 1] == '*') ++p;
         if (p + 1 == pattern.size()) return true;
-        for (size_t start = t; start <= text.size(); ++start) {
-          if (Match(pattern.substr(p + 1), text.substr(start), ignore_case, depth + 1)) return true;
+        for (size_t start = t; start < text.size(); ++start) {
+          if (Match(pattern.substr(p + 1), text.substr(start), ignore_case, depth + 1, give_up)) {
+            return true;
+          }
+          if (give_up) return false;
         }
+        give_up = true;
         return false;
       }
       case '?':
@@ -81,7 +89,8 @@ bool Match(std::string_view pattern, std::string_view text, bool ignore_case, in
 }  // namespace
 
 bool GlobMatch(std::string_view pattern, std::string_view text, bool ignore_case) {
-  return Match(pattern, text, ignore_case, 0);
+  bool give_up = false;
+  return Match(pattern, text, ignore_case, 0, give_up);
 }
 
 }  // namespace weft

@@ -1,5 +1,7 @@
 #include "weft/base/glob.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace weft {
@@ -38,6 +40,17 @@ TEST(GlobTest, BinarySafe) {
   const std::string text("a\0b", 3);
   EXPECT_TRUE(GlobMatch("a?b", text));
   EXPECT_TRUE(GlobMatch(std::string_view("a\0*", 3), text));
+}
+
+TEST(GlobTest, NestedStarsFailFast) {
+  // Redis's "pattern matching long nested loops" regression: exponential without give-up.
+  std::string pattern;
+  for (int i = 0; i < 500; ++i) pattern += "a*";
+  pattern += "b";
+  const std::string text(5000, 'a');
+  EXPECT_FALSE(GlobMatch(pattern, text));
+  EXPECT_TRUE(GlobMatch("a*a*b", "aaaab"));
+  EXPECT_TRUE(GlobMatch("*b*c", "xxbyyc"));
 }
 
 }  // namespace

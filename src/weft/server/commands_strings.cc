@@ -411,7 +411,8 @@ void SetRange(CommandContext& context) {
       context.reply.Integer(static_cast<int64_t>(old_size));
       return;
     }
-    if (*offset + static_cast<int64_t>(patch.size()) > context.server.settings().proto_max_bulk_len()) {
+    // Compared as offset > limit - size so that an offset near INT64_MAX cannot overflow.
+    if (*offset > context.server.settings().proto_max_bulk_len() - static_cast<int64_t>(patch.size())) {
       context.reply.Error(kStringTooLong);
       return;
     }

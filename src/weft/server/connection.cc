@@ -105,9 +105,11 @@ bool Connection::ReadAvailable() {
         filled = read == thread_.scratch.size();
       }
     } else {
-      // Continuing a request split across reads: append to the query buffer, sized by what
-      // the parser knows it still needs (a large bulk string is read straight into place).
-      const size_t want = std::max<size_t>(parser_.bytes_needed_hint(), thread_.scratch.size());
+      // Continuing a request split across reads: append to the query buffer. A large bulk
+      // string is read straight into place, but the buffer grows at most by what it already
+      // holds per read: a client announcing a 512 MB bulk and stalling costs only what it sent.
+      const size_t want = std::clamp<size_t>(parser_.bytes_needed_hint(), thread_.scratch.size(),
+                                             std::max(thread_.scratch.size(), query_.size()));
       const size_t old_size = query_.size();
       query_.resize(old_size + want);
       read = socket_.read_some(asio::buffer(query_.data() + old_size, want), error);
