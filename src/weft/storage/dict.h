@@ -40,6 +40,8 @@ class Dict {
   ~Dict() { Clear(); }
   Dict(const Dict&) = delete;
   Dict& operator=(const Dict&) = delete;
+  Dict(Dict&&) = delete;
+  Dict& operator=(Dict&&) = delete;
 
   // The bucket hash of a key; callers compute it once and pass it to the calls below.
   static uint64_t Hash(std::string_view key);
@@ -70,7 +72,8 @@ class Dict {
 
   size_t size() const { return size_; }
   size_t bucket_count() const { return bucket_count_; }
-  size_t bucket_array_bytes() const { return bucket_count_ * sizeof(Entry*); }
+  // One pointer per bucket.
+  size_t bucket_array_bytes() const { return bucket_count_ * sizeof(void*); }
   // Increments whenever the bucket array is replaced (resize or Clear): a scan whose calls all
   // saw one resize_count visited every bucket exactly once.
   uint64_t resize_count() const { return resize_count_; }

@@ -79,6 +79,8 @@ class Entry {
 
   Entry(const Entry&) = delete;
   Entry& operator=(const Entry&) = delete;
+  Entry(Entry&&) = delete;
+  Entry& operator=(Entry&&) = delete;
   ~Entry() = default;
 
   std::string_view key() const { return {KeyData(), KeyBytes()}; }

@@ -279,7 +279,7 @@ void Shard::PublishCounters() {
   volatile_count_.store(volatile_.size(), std::memory_order_relaxed);
   tombstone_count_.store(tombstones_.size(), std::memory_order_relaxed);
   memory_bytes_.store(entry_bytes_ + dict_.bucket_array_bytes() +
-                          (volatile_.capacity() + tombstones_.capacity()) * sizeof(Entry*),
+                          (volatile_.capacity() + tombstones_.capacity()) * sizeof(void*),
                       std::memory_order_relaxed);
 }
 

@@ -43,8 +43,11 @@ namespace weft::storage {
 class alignas(64) Shard {
  public:
   Shard() = default;
+  ~Shard() = default;
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
+  Shard(Shard&&) = delete;
+  Shard& operator=(Shard&&) = delete;
 
   Mutex& mutex() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
 

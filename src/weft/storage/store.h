@@ -57,8 +57,11 @@ class Store;
 // removed (counted in ExpiredKeysTotal) and reported absent.
 class LockedKeys {
  public:
+  ~LockedKeys() = default;
   LockedKeys(const LockedKeys&) = delete;
   LockedKeys& operator=(const LockedKeys&) = delete;
+  LockedKeys(LockedKeys&&) = delete;
+  LockedKeys& operator=(LockedKeys&&) = delete;
 
   // Live (non-tombstone, unexpired) entry or nullopt.
   std::optional<EntryView> Find(std::string_view key);
@@ -112,6 +115,8 @@ class Store {
   ~Store();  // frees everything
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+  Store(Store&&) = delete;
+  Store& operator=(Store&&) = delete;
 
   // Runs fn(LockedKeys&) holding the lock of the shard that owns key; returns fn's result.
   template <typename Fn>
@@ -211,6 +216,8 @@ class Store {
     }
     ShardLocks(const ShardLocks&) = delete;
     ShardLocks& operator=(const ShardLocks&) = delete;
+    ShardLocks(ShardLocks&&) = delete;
+    ShardLocks& operator=(ShardLocks&&) = delete;
 
    private:
     Store& store_;

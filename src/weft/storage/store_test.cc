@@ -284,6 +284,7 @@ TEST_F(StoreTest, WithKeyAndWithKeysReturnTheCallbackResult) {
 TEST_F(StoreTest, WithKeysSeesAllKeysEvenWhenShardsRepeat) {
   Store store(Options(4), clock_);  // 40 keys over 4 shards: every shard many times
   std::vector<std::string> owned;
+  owned.reserve(41);
   for (int i = 0; i < 40; ++i) {
     owned.push_back(Key(i));
   }
@@ -454,6 +455,7 @@ TEST_F(StoreTest, ScanAcceptsAGarbageCursor) {
 TEST_F(StoreTest, DigestIgnoresInsertionOrderAndShardCount) {
   ManualClock clock;
   std::vector<std::pair<std::string, Version>> writes;
+  writes.reserve(3000);
   for (int i = 0; i < 3000; ++i) {
     writes.emplace_back(Key(i), Version{uint64_t(i) + 1, 1, uint64_t(i) + 1});
   }
@@ -615,6 +617,7 @@ TEST_F(StoreTest, ConcurrentWritersScannerAndExpiry) {
   std::atomic<int> writers_left{kWriters};
   std::vector<std::map<std::string, std::string>> models(kWriters);
   std::vector<std::thread> threads;
+  threads.reserve(kWriters + 2);
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
       Random random(static_cast<uint64_t>(w) + 1);

@@ -54,8 +54,11 @@ class VersionSource {
  public:
   VersionSource(const Clock& clock, uint64_t origin) : clock_(clock), origin_(origin) {}
 
+  ~VersionSource() = default;
   VersionSource(const VersionSource&) = delete;
   VersionSource& operator=(const VersionSource&) = delete;
+  VersionSource(VersionSource&&) = delete;
+  VersionSource& operator=(VersionSource&&) = delete;
 
   // Returns a version newer than every version this source returned before and newer than every
   // stamp passed to Observe.

@@ -84,6 +84,7 @@ TEST(VersionSourceTest, ConcurrentCallersGetDistinctOrderedVersions) {
   constexpr int kPerThread = 5000;
   std::vector<std::vector<Version>> seen(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
