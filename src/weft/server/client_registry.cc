@@ -7,6 +7,16 @@ uint64_t ClientRegistry::NextId() {
   return next_id_++;
 }
 
+bool ClientRegistry::TryAdmit(int64_t limit) {
+  if (admitted_.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void ClientRegistry::Release() { admitted_.fetch_sub(1, std::memory_order_relaxed); }
+
 void ClientRegistry::Add(std::shared_ptr<Session> session) {
   std::lock_guard lock(mutex_);
   const uint64_t id = session->id();

@@ -9,6 +9,7 @@
 // Thread safety: all methods are safe from any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,6 +26,13 @@ class ClientRegistry {
   // Returns a fresh, never reused client id (CLIENT ID).
   uint64_t NextId();
 
+  // Admission against maxclients happens at accept time, before the connection is set up on
+  // its I/O thread; counting registered sessions instead would let a burst of connects through.
+  // Returns false (and admits nothing) when `limit` clients are already admitted.
+  bool TryAdmit(int64_t limit);
+  // Undoes one successful TryAdmit when that client's connection closes.
+  void Release();
+
   void Add(std::shared_ptr<Session> session);
   void Remove(uint64_t id);
   size_t Count() const;
@@ -33,6 +41,7 @@ class ClientRegistry {
   std::vector<std::shared_ptr<Session>> Snapshot() const;
 
  private:
+  std::atomic<int64_t> admitted_{0};
   mutable std::mutex mutex_;
   uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mutex_);

@@ -13,6 +13,30 @@ CommandTable::CommandTable() {
   AddKeyspaceCommands(&specs_);
   by_name_.reserve(specs_.size());
   for (const CommandSpec& spec : specs_) by_name_.emplace(spec.name, &spec);
+  static constexpr std::pair<std::string_view, std::string_view> kSubcommands[] = {
+      {"client", "id setname getname list info kill no-evict no-touch help"},
+      {"config", "get set resetstat rewrite"},
+      {"command", "count info list docs"},
+      {"function", "flush list"},
+      {"debug", "set-active-expire log sleep"},
+  };
+  for (const auto& [command, subcommands] : kSubcommands) {
+    containers_.push_back(Find(command));
+    for (std::string_view sub : SplitSkipEmpty(subcommands, ' ')) {
+      std::string key = StrCat(command, " ", sub);
+      full_names_.emplace(std::move(key), StrCat(command, "|", sub));
+    }
+  }
+}
+
+const char* CommandTable::ReportedName(const CommandSpec& spec,
+                                       std::span<const std::string_view> args) const {
+  if (args.size() < 2 || args[1].size() > 32 ||
+      std::find(containers_.begin(), containers_.end(), &spec) == containers_.end()) {
+    return spec.name;
+  }
+  const auto it = full_names_.find(StrCat(spec.name, " ", AsciiLower(args[1])));
+  return it == full_names_.end() ? spec.name : it->second.c_str();
 }
 
 const CommandTable& GlobalCommandTable() {
@@ -51,7 +75,7 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
     reply.Error(UnknownCommandError(args));
     return;
   }
-  session.NoteCommand(spec->name, server.clock().NowUnixMs());
+  session.NoteCommand(ReportedName(*spec, args), server.clock().NowUnixMs());
   if (server.settings().auth_required() && !session.authenticated &&
       (spec->flags & Flags(CommandFlag::kNoAuth)) == 0) {
     reply.Error("NOAUTH Authentication required.");

@@ -30,7 +30,13 @@ class CommandTable {
   const std::vector<CommandSpec>& specs() const { return specs_; }
 
  private:
+  // The name CLIENT LIST reports for a request: "client|list" for container commands, as
+  // Redis 7 does, otherwise the command's own name. The strings live as long as the table.
+  const char* ReportedName(const CommandSpec& spec, std::span<const std::string_view> args) const;
+
   std::vector<CommandSpec> specs_;
+  absl::flat_hash_map<std::string, std::string> full_names_;
+  std::vector<const CommandSpec*> containers_;
   absl::flat_hash_map<std::string_view, const CommandSpec*, StringViewHash> by_name_;
 };
 

@@ -1,5 +1,6 @@
 // Connection commands: PING, ECHO, HELLO, QUIT, SELECT, AUTH and CLIENT.
 
+#include <algorithm>
 #include <string>
 
 #include "weft/base/strings.h"
@@ -129,8 +130,8 @@ void Hello(CommandContext& context) {
   if (context.server.settings().auth_required() && !context.session.authenticated) {
     context.reply.Error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-        "RESP protocol version at the same time");
+        "AUTH <user> <pass> option can be used to authenticate the client and select the RESP "
+        "protocol version at the same time");
     return;
   }
   if (name) context.session.set_name(std::string(*name));
@@ -249,6 +250,44 @@ void ClientKill(CommandContext& context) {
   context.reply.Integer(killed);
 }
 
+// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]
+void ClientList(CommandContext& context) {
+  std::vector<uint64_t> ids;
+  bool only_other_types = false;
+  for (size_t i = 2; i < context.args.size(); ++i) {
+    if (EqualsIgnoreCase(context.args[i], "TYPE") && i + 1 < context.args.size()) {
+      const std::string_view type = context.args[++i];
+      if (EqualsIgnoreCase(type, "master") || EqualsIgnoreCase(type, "replica") ||
+          EqualsIgnoreCase(type, "pubsub")) {
+        only_other_types = true;  // weft has only normal clients
+      } else if (!EqualsIgnoreCase(type, "normal")) {
+        context.reply.Error(StrCat("ERR Unknown client type '", type, "'"));
+        return;
+      }
+    } else if (EqualsIgnoreCase(context.args[i], "ID") && i + 1 < context.args.size()) {
+      for (++i; i < context.args.size(); ++i) {
+        const std::optional<int64_t> id = ParseInt64(context.args[i]);
+        if (!id || *id <= 0) {
+          context.reply.Error(StrCat("ERR Invalid client ID"));
+          return;
+        }
+        ids.push_back(static_cast<uint64_t>(*id));
+      }
+    } else {
+      context.reply.Error(kSyntaxError);
+      return;
+    }
+  }
+  std::string text;
+  if (!only_other_types) {
+    for (const auto& session : context.server.clients().Snapshot()) {
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), session->id()) == ids.end()) continue;
+      text += DescribeClient(*session, context.now_unix_ms());
+    }
+  }
+  context.reply.Verbatim("txt", text);
+}
+
 void Client(CommandContext& context) {
   const std::string_view sub = context.args[1];
   const size_t argc = context.args.size();
@@ -272,11 +311,7 @@ void Client(CommandContext& context) {
       context.reply.Bulk(name);
     }
   } else if (EqualsIgnoreCase(sub, "LIST")) {
-    std::string text;
-    for (const auto& session : context.server.clients().Snapshot()) {
-      text += DescribeClient(*session, context.now_unix_ms());
-    }
-    context.reply.Verbatim("txt", text);
+    ClientList(context);
   } else if (EqualsIgnoreCase(sub, "INFO")) {
     if (argc != 2) return ClientWrongArity(context, sub);
     context.reply.Verbatim("txt", DescribeClient(context.session, context.now_unix_ms()));

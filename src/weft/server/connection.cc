@@ -35,14 +35,7 @@ Connection::Connection(asio::ip::tcp::socket socket, IoThreadContext& thread, Se
 
 Connection::~Connection() = default;
 
-void Connection::Start() {
-  std::error_code error;
-  socket_.non_blocking(true, error);
-  socket_.set_option(asio::ip::tcp::no_delay(true), error);
-  if (error) {
-    Close(StrCat("socket setup failed: ", error.message()));
-    return;
-  }
+void Connection::Register() {
   // CLIENT KILL from another thread: post the close to ours. A weak pointer, because the
   // connection may already be gone when the kill arrives.
   std::weak_ptr<Connection> weak = weak_from_this();
@@ -53,6 +46,16 @@ void Connection::Start() {
     });
   });
   server_.clients().Add(session_);
+}
+
+void Connection::Start() {
+  std::error_code error;
+  socket_.non_blocking(true, error);
+  if (!error) socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  if (error) {
+    Close(StrCat("socket setup failed: ", error.message()));
+    return;
+  }
   WaitReadable();
 }
 
@@ -66,6 +69,7 @@ void Connection::Close(std::string_view reason) {
   socket_.close(ignored);
   session_->set_closer(nullptr);
   server_.clients().Remove(session_->id());
+  server_.clients().Release();
 }
 
 void Connection::WaitReadable() {

@@ -43,10 +43,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Registers the client and starts reading. Runs on the connection's thread.
+  // Makes the client visible to CLIENT LIST/KILL. Called by the acceptor as soon as the
+  // connection exists, so that a client is listed (and killable) from the moment it is
+  // accepted. REQUIRES: the client was admitted (ClientRegistry::TryAdmit); Close() releases it.
+  void Register();
+
+  // Starts reading. Runs on the connection's thread.
   void Start();
 
-  // Closes the socket and forgets the client. Idempotent.
+  // Closes the socket and forgets the client. Idempotent. Runs on the connection's thread.
   void Close(std::string_view reason);
 
  private:

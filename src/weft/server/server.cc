@@ -87,7 +87,7 @@ void Server::Accept() {
       WEFT_LOG_WARN("accept failed: {}", error.message());
     } else {
       state_.stats().connections_received.fetch_add(1, std::memory_order_relaxed);
-      if (static_cast<int64_t>(state_.clients().Count()) >= state_.settings().maxclients()) {
+      if (!state_.clients().TryAdmit(state_.settings().maxclients())) {
         state_.stats().connections_rejected.fetch_add(1, std::memory_order_relaxed);
         static constexpr std::string_view kRefusal = "-ERR max number of clients reached\r\n";
         std::error_code ignored;
@@ -96,6 +96,7 @@ void Server::Accept() {
       } else {
         auto connection =
             std::make_shared<Connection>(std::move(socket), target, state_, commands_);
+        connection->Register();
         asio::post(target.io_context, [connection] { connection->Start(); });
       }
     }
