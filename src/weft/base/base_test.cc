@@ -13,7 +13,8 @@ namespace {
 TEST(RandomTest, SameSeedSameSequence) {
   Random a(42);
   Random b(42);
-  for (int i = 0; i < 1000; ++i) EXPECT_EQ(a.Next(), b.Next());
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_EQ(a.Next(), b.Next());
 }
 
 TEST(RandomTest, DifferentSeedsDiverge) {
@@ -48,7 +49,8 @@ TEST(HashTest, SeedChangesHash) {
 }
 
 StatusOr<int> Half(int x) {
-  if (x % 2 != 0) return absl::InvalidArgumentError("odd");
+  if (x % 2 != 0)
+    return absl::InvalidArgumentError("odd");
   return x / 2;
 }
 

@@ -20,11 +20,11 @@ namespace weft::internal {
 
 }  // namespace weft::internal
 
-#define WEFT_CHECK(condition)                                              \
-  do {                                                                     \
-    if (!(condition)) [[unlikely]] {                                       \
-      ::weft::internal::CheckFailed(#condition, __FILE__, __LINE__);       \
-    }                                                                      \
+#define WEFT_CHECK(condition)                                        \
+  do {                                                               \
+    if (!(condition)) [[unlikely]] {                                 \
+      ::weft::internal::CheckFailed(#condition, __FILE__, __LINE__); \
+    }                                                                \
   } while (false)
 
 #ifdef NDEBUG

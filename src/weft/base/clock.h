@@ -44,7 +44,8 @@ class ManualClock final : public Clock {
  public:
   static constexpr int64_t kDefaultStartUnixMs = 1'800'000'000'000;
 
-  explicit ManualClock(int64_t start_unix_ms = kDefaultStartUnixMs) : now_us_(start_unix_ms * 1000) {}
+  explicit ManualClock(int64_t start_unix_ms = kDefaultStartUnixMs)
+      : now_us_(start_unix_ms * 1000) {}
 
   int64_t NowUnixMs() const override { return now_us_.load(std::memory_order_relaxed) / 1000; }
   int64_t NowMonotonicUs() const override { return now_us_.load(std::memory_order_relaxed); }

@@ -25,7 +25,8 @@ bool MatchClass(std::string_view pattern, size_t& p, unsigned char c, bool ignor
     } else if (p + 2 < pattern.size() && pattern[p + 1] == '-') {
       unsigned char start = Fold(pattern[p], ignore_case);
       unsigned char end = Fold(pattern[p + 2], ignore_case);
-      if (start > end) std::swap(start, end);
+      if (start > end)
+        std::swap(start, end);
       const unsigned char folded = Fold(c, ignore_case);
       matched |= folded >= start && folded <= end;
       p += 2;
@@ -35,7 +36,8 @@ bool MatchClass(std::string_view pattern, size_t& p, unsigned char c, bool ignor
     ++p;
   }
   // Redis treats an unterminated class as ending at the pattern's last byte.
-  if (p >= pattern.size()) p = pattern.size() - 1;
+  if (p >= pattern.size())
+    p = pattern.size() - 1;
   return negate ? !matched : matched;
 }
 
@@ -45,19 +47,23 @@ bool MatchClass(std::string_view pattern, size_t& p, unsigned char c, bool ignor
 // Without it a pattern like "a*a*a*...b" takes exponential time.
 bool Match(std::string_view pattern, std::string_view text, bool ignore_case, int depth,
            bool& give_up) {
-  if (depth > 1000) return false;  // Redis bails out on pathological nesting the same way.
+  if (depth > 1000)
+    return false;  // Redis bails out on pathological nesting the same way.
   size_t p = 0;
   size_t t = 0;
   while (p < pattern.size() && t < text.size()) {
     switch (pattern[p]) {
       case '*': {
-        while (p + 1 < pattern.size() && pattern[p + 1] == '*') ++p;
-        if (p + 1 == pattern.size()) return true;
+        while (p + 1 < pattern.size() && pattern[p + 1] == '*')
+          ++p;
+        if (p + 1 == pattern.size())
+          return true;
         for (size_t start = t; start < text.size(); ++start) {
           if (Match(pattern.substr(p + 1), text.substr(start), ignore_case, depth + 1, give_up)) {
             return true;
           }
-          if (give_up) return false;
+          if (give_up)
+            return false;
         }
         give_up = true;
         return false;
@@ -67,22 +73,27 @@ bool Match(std::string_view pattern, std::string_view text, bool ignore_case, in
         break;
       case '[': {
         ++p;
-        if (!MatchClass(pattern, p, static_cast<unsigned char>(text[t]), ignore_case)) return false;
+        if (!MatchClass(pattern, p, static_cast<unsigned char>(text[t]), ignore_case))
+          return false;
         ++t;
         break;
       }
       case '\\':
-        if (p + 1 < pattern.size()) ++p;
+        if (p + 1 < pattern.size())
+          ++p;
         [[fallthrough]];
       default:
-        if (Fold(pattern[p], ignore_case) != Fold(text[t], ignore_case)) return false;
+        if (Fold(pattern[p], ignore_case) != Fold(text[t], ignore_case))
+          return false;
         ++t;
         break;
     }
     ++p;
   }
-  if (t < text.size()) return false;
-  while (p < pattern.size() && pattern[p] == '*') ++p;
+  if (t < text.size())
+    return false;
+  while (p < pattern.size() && pattern[p] == '*')
+    ++p;
   return p == pattern.size();
 }
 

@@ -45,7 +45,8 @@ TEST(GlobTest, BinarySafe) {
 TEST(GlobTest, NestedStarsFailFast) {
   // Redis's "pattern matching long nested loops" regression: exponential without give-up.
   std::string pattern;
-  for (int i = 0; i < 500; ++i) pattern += "a*";
+  for (int i = 0; i < 500; ++i)
+    pattern += "a*";
   pattern += "b";
   const std::string text(5000, 'a');
   EXPECT_FALSE(GlobMatch(pattern, text));

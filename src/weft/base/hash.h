@@ -3,10 +3,10 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <xxhash.h>
+
 #include <cstdint>
 #include <string_view>
-
-#include <xxhash.h>
 
 namespace weft {
 

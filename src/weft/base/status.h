@@ -21,10 +21,11 @@ using StatusOr = absl::StatusOr<T>;
 #define WEFT_STATUS_CONCAT(a, b) WEFT_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define WEFT_RETURN_IF_ERROR(expr)               \
-  do {                                           \
-    ::weft::Status weft_status_ = (expr);        \
-    if (!weft_status_.ok()) return weft_status_; \
+#define WEFT_RETURN_IF_ERROR(expr)        \
+  do {                                    \
+    ::weft::Status weft_status_ = (expr); \
+    if (!weft_status_.ok())               \
+      return weft_status_;                \
   } while (false)
 
 // `WEFT_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a StatusOr or returns its error.
@@ -32,5 +33,6 @@ using StatusOr = absl::StatusOr<T>;
   WEFT_ASSIGN_OR_RETURN_IMPL(WEFT_STATUS_CONCAT(weft_statusor_, __LINE__), lhs, expr)
 #define WEFT_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                               \
-  if (!tmp.ok()) return tmp.status();              \
+  if (!tmp.ok())                                   \
+    return tmp.status();                           \
   lhs = std::move(tmp).value()

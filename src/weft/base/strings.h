@@ -21,10 +21,18 @@ namespace weft {
 
 namespace strings_internal {
 
-inline void AppendPiece(std::string& out, std::string_view piece) { out.append(piece); }
-inline void AppendPiece(std::string& out, const char* piece) { out.append(piece); }
-inline void AppendPiece(std::string& out, const std::string& piece) { out.append(piece); }
-inline void AppendPiece(std::string& out, char piece) { out.push_back(piece); }
+inline void AppendPiece(std::string& out, std::string_view piece) {
+  out.append(piece);
+}
+inline void AppendPiece(std::string& out, const char* piece) {
+  out.append(piece);
+}
+inline void AppendPiece(std::string& out, const std::string& piece) {
+  out.append(piece);
+}
+inline void AppendPiece(std::string& out, char piece) {
+  out.push_back(piece);
+}
 #ifndef ABSL_USES_STD_STRING_VIEW
 // Status::message() and other Abseil results.
 inline void AppendPiece(std::string& out, absl::string_view piece) {
@@ -32,8 +40,8 @@ inline void AppendPiece(std::string& out, absl::string_view piece) {
 }
 #endif
 template <std::integral T>
-  requires(!std::same_as<T, char> && !std::same_as<T, bool>)
-void AppendPiece(std::string& out, T value) {
+requires(!std::same_as<T, char> && !std::same_as<T, bool>) void AppendPiece(std::string& out,
+                                                                            T value) {
   char buffer[24];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
   out.append(buffer, result.ptr);
@@ -55,18 +63,23 @@ std::string StrCat(const Pieces&... pieces) {
   return out;
 }
 
-inline char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline char AsciiLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 inline std::string AsciiLower(std::string_view text) {
   std::string lower(text);
-  for (char& c : lower) c = AsciiLower(c);
+  for (char& c : lower)
+    c = AsciiLower(c);
   return lower;
 }
 
 inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+    if (AsciiLower(a[i]) != AsciiLower(b[i]))
+      return false;
   }
   return true;
 }
@@ -77,8 +90,10 @@ inline std::vector<std::string_view> SplitSkipEmpty(std::string_view text, char 
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) end = text.size();
-    if (end > start) pieces.push_back(text.substr(start, end - start));
+    if (end == std::string_view::npos)
+      end = text.size();
+    if (end > start)
+      pieces.push_back(text.substr(start, end - start));
     start = end + 1;
   }
   return pieces;

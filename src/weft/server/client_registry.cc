@@ -15,7 +15,9 @@ bool ClientRegistry::TryAdmit(int64_t limit) {
   return true;
 }
 
-void ClientRegistry::Release() { admitted_.fetch_sub(1, std::memory_order_relaxed); }
+void ClientRegistry::Release() {
+  admitted_.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void ClientRegistry::Add(std::shared_ptr<Session> session) {
   std::lock_guard lock(mutex_);
@@ -37,7 +39,8 @@ std::vector<std::shared_ptr<Session>> ClientRegistry::Snapshot() const {
   std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<Session>> result;
   result.reserve(sessions_.size());
-  for (const auto& [id, session] : sessions_) result.push_back(session);
+  for (const auto& [id, session] : sessions_)
+    result.push_back(session);
   return result;
 }
 

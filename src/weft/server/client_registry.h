@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+
 #include "weft/server/session.h"
 
 namespace weft::server {

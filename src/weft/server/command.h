@@ -37,7 +37,7 @@ enum class CommandFlag : uint32_t {
   kWrite = 1 << 0,
   kReadOnly = 1 << 1,
   kFast = 1 << 2,
-  kNoAuth = 1 << 3,       // allowed before AUTH (AUTH, HELLO, QUIT)
+  kNoAuth = 1 << 3,  // allowed before AUTH (AUTH, HELLO, QUIT)
   kLoading = 1 << 4,
   kStale = 1 << 5,
   kAdmin = 1 << 6,
@@ -57,8 +57,12 @@ struct CommandSpec {
 constexpr uint32_t operator|(CommandFlag a, CommandFlag b) {
   return static_cast<uint32_t>(a) | static_cast<uint32_t>(b);
 }
-constexpr uint32_t operator|(uint32_t a, CommandFlag b) { return a | static_cast<uint32_t>(b); }
-constexpr uint32_t Flags(CommandFlag flag) { return static_cast<uint32_t>(flag); }
+constexpr uint32_t operator|(uint32_t a, CommandFlag b) {
+  return a | static_cast<uint32_t>(b);
+}
+constexpr uint32_t Flags(CommandFlag flag) {
+  return static_cast<uint32_t>(flag);
+}
 
 // Each command family adds its specs; the table gathers them.
 void AddConnectionCommands(std::vector<CommandSpec>* specs);

@@ -12,7 +12,8 @@ CommandTable::CommandTable() {
   AddStringCommands(&specs_);
   AddKeyspaceCommands(&specs_);
   by_name_.reserve(specs_.size());
-  for (const CommandSpec& spec : specs_) by_name_.emplace(spec.name, &spec);
+  for (const CommandSpec& spec : specs_)
+    by_name_.emplace(spec.name, &spec);
   static constexpr std::pair<std::string_view, std::string_view> kSubcommands[] = {
       {"client", "id setname getname list info kill no-evict no-touch help"},
       {"config", "get set resetstat rewrite"},
@@ -48,8 +49,10 @@ const CommandTable& GlobalCommandTable() {
 
 const CommandSpec* CommandTable::Find(std::string_view name) const {
   char lower[32];
-  if (name.size() >= sizeof(lower)) return nullptr;
-  for (size_t i = 0; i < name.size(); ++i) lower[i] = AsciiLower(name[i]);
+  if (name.size() >= sizeof(lower))
+    return nullptr;
+  for (size_t i = 0; i < name.size(); ++i)
+    lower[i] = AsciiLower(name[i]);
   const auto it = by_name_.find(std::string_view(lower, name.size()));
   return it == by_name_.end() ? nullptr : it->second;
 }
@@ -63,7 +66,7 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
     StrAppend(&list, "'", args[i].substr(0, room), "' ");
   }
   return StrCat("ERR unknown command '", args[0].substr(0, 128),
-                      "', with args beginning with: ", list);
+                "', with args beginning with: ", list);
 }
 
 void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWriter& reply,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+
 #include "weft/base/strings.h"
 #include "weft/server/command.h"
 

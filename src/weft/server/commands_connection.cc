@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "weft/base/strings.h"
 #include "weft/base/glob.h"
+#include "weft/base/strings.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
 #include "weft/server/version.h"
@@ -22,7 +22,9 @@ void Ping(CommandContext& context) {
   }
 }
 
-void Echo(CommandContext& context) { context.reply.Bulk(context.args[1]); }
+void Echo(CommandContext& context) {
+  context.reply.Bulk(context.args[1]);
+}
 
 void Quit(CommandContext& context) {
   context.reply.Ok();
@@ -50,8 +52,10 @@ constexpr std::string_view kWrongPass =
 // empty when they are right.
 std::string_view CheckCredentials(ServerState& server, std::string_view user,
                                   std::string_view password) {
-  if (user != "default") return kWrongPass;
-  if (!server.settings().auth_required()) return "";  // the default user has no password
+  if (user != "default")
+    return kWrongPass;
+  if (!server.settings().auth_required())
+    return "";  // the default user has no password
   return password == server.settings().requirepass() ? "" : kWrongPass;
 }
 
@@ -78,7 +82,8 @@ void Auth(CommandContext& context) {
 
 bool ValidClientName(std::string_view name) {
   for (char c : name) {
-    if (c < '!' || c > '~') return false;
+    if (c < '!' || c > '~')
+      return false;
   }
   return true;
 }
@@ -126,7 +131,8 @@ void Hello(CommandContext& context) {
       return;
     }
   }
-  if (authenticated_here) context.session.authenticated = true;
+  if (authenticated_here)
+    context.session.authenticated = true;
   if (context.server.settings().auth_required() && !context.session.authenticated) {
     context.reply.Error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
@@ -134,7 +140,8 @@ void Hello(CommandContext& context) {
         "protocol version at the same time");
     return;
   }
-  if (name) context.session.set_name(std::string(*name));
+  if (name)
+    context.session.set_name(std::string(*name));
   context.session.set_protocol(protocol);
   context.reply.set_protocol(protocol);
   context.reply.MapHeader(7);
@@ -165,13 +172,13 @@ std::string DescribeClient(const Session& session, int64_t now_unix_ms) {
       " flags=N db=", session.db_index(),
       " sub=0 psub=0 ssub=0 multi=-1 qbuf=", session.query_bytes(),
       " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=", session.output_bytes(),
-      " tot-mem=", session.query_bytes() + session.output_bytes(),
-      " events=r cmd=", command, " user=default redir=-1 resp=", session.protocol(), "\n");
+      " tot-mem=", session.query_bytes() + session.output_bytes(), " events=r cmd=", command,
+      " user=default redir=-1 resp=", session.protocol(), "\n");
 }
 
 void ClientWrongArity(CommandContext& context, std::string_view subcommand) {
-  context.reply.Error(StrCat("ERR wrong number of arguments for 'client|",
-                                   AsciiLower(subcommand), "' command"));
+  context.reply.Error(
+      StrCat("ERR wrong number of arguments for 'client|", AsciiLower(subcommand), "' command"));
 }
 
 // CLIENT KILL addr:port | CLIENT KILL <filter> <value> ... Returns through the reply.
@@ -236,11 +243,15 @@ void ClientKill(CommandContext& context) {
   }
   int64_t killed = 0;
   for (const auto& session : sessions) {
-    if (id && session->id() != *id) continue;
-    if (addr && session->peer_address() != *addr) continue;
-    if (laddr && session->local_address() != *laddr) continue;
+    if (id && session->id() != *id)
+      continue;
+    if (addr && session->peer_address() != *addr)
+      continue;
+    if (laddr && session->local_address() != *laddr)
+      continue;
     if (session.get() == &context.session) {
-      if (skip_me) continue;
+      if (skip_me)
+        continue;
       context.session.close_after_reply = true;
     } else {
       session->RequestClose();
@@ -281,7 +292,8 @@ void ClientList(CommandContext& context) {
   std::string text;
   if (!only_other_types) {
     for (const auto& session : context.server.clients().Snapshot()) {
-      if (!ids.empty() && std::find(ids.begin(), ids.end(), session->id()) == ids.end()) continue;
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), session->id()) == ids.end())
+        continue;
       text += DescribeClient(*session, context.now_unix_ms());
     }
   }
@@ -292,10 +304,12 @@ void Client(CommandContext& context) {
   const std::string_view sub = context.args[1];
   const size_t argc = context.args.size();
   if (EqualsIgnoreCase(sub, "ID")) {
-    if (argc != 2) return ClientWrongArity(context, sub);
+    if (argc != 2)
+      return ClientWrongArity(context, sub);
     context.reply.Integer(static_cast<int64_t>(context.session.id()));
   } else if (EqualsIgnoreCase(sub, "SETNAME")) {
-    if (argc != 3) return ClientWrongArity(context, sub);
+    if (argc != 3)
+      return ClientWrongArity(context, sub);
     if (!ValidClientName(context.args[2])) {
       context.reply.Error(kBadClientName);
       return;
@@ -303,7 +317,8 @@ void Client(CommandContext& context) {
     context.session.set_name(std::string(context.args[2]));
     context.reply.Ok();
   } else if (EqualsIgnoreCase(sub, "GETNAME")) {
-    if (argc != 2) return ClientWrongArity(context, sub);
+    if (argc != 2)
+      return ClientWrongArity(context, sub);
     const std::string name = context.session.name();
     if (name.empty()) {
       context.reply.Null();
@@ -313,13 +328,16 @@ void Client(CommandContext& context) {
   } else if (EqualsIgnoreCase(sub, "LIST")) {
     ClientList(context);
   } else if (EqualsIgnoreCase(sub, "INFO")) {
-    if (argc != 2) return ClientWrongArity(context, sub);
+    if (argc != 2)
+      return ClientWrongArity(context, sub);
     context.reply.Verbatim("txt", DescribeClient(context.session, context.now_unix_ms()));
   } else if (EqualsIgnoreCase(sub, "KILL")) {
-    if (argc < 3) return ClientWrongArity(context, sub);
+    if (argc < 3)
+      return ClientWrongArity(context, sub);
     ClientKill(context);
   } else if (EqualsIgnoreCase(sub, "NO-EVICT") || EqualsIgnoreCase(sub, "NO-TOUCH")) {
-    if (argc != 3) return ClientWrongArity(context, sub);
+    if (argc != 3)
+      return ClientWrongArity(context, sub);
     if (!EqualsIgnoreCase(context.args[2], "on") && !EqualsIgnoreCase(context.args[2], "off")) {
       context.reply.Error(kSyntaxError);
       return;
@@ -328,20 +346,28 @@ void Client(CommandContext& context) {
   } else if (EqualsIgnoreCase(sub, "HELP")) {
     static constexpr std::string_view kHelp[] = {
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GETNAME", "    Return the name of the current connection.",
-        "ID", "    Return the ID of the current connection.",
-        "INFO", "    Return information about the current client connection.",
-        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
         "KILL <option> <value> [<option> <value> [...]]",
         "    Kill connections. Options are: ID, ADDR, LADDR, USER, TYPE, SKIPME.",
-        "LIST", "    Return information about client connections.",
-        "SETNAME <name>", "    Assign the name <name> to the current connection.",
-        "HELP", "    Print this help."};
+        "LIST",
+        "    Return information about client connections.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "HELP",
+        "    Print this help."};
     context.reply.ArrayHeader(std::size(kHelp));
-    for (std::string_view line : kHelp) context.reply.SimpleString(line);
+    for (std::string_view line : kHelp)
+      context.reply.SimpleString(line);
   } else {
-    context.reply.Error(StrCat("ERR unknown subcommand '", sub.substr(0, 128),
-                                     "'. Try CLIENT HELP."));
+    context.reply.Error(
+        StrCat("ERR unknown subcommand '", sub.substr(0, 128), "'. Try CLIENT HELP."));
   }
 }
 
@@ -352,14 +378,14 @@ using enum CommandFlag;
 void AddConnectionCommands(std::vector<CommandSpec>* specs) {
   const uint32_t connection = kFast | kStale | kLoading;
   specs->insert(specs->end(), {
-      {"ping", -1, connection, 0, 0, 0, Ping},
-      {"echo", 2, connection, 0, 0, 0, Echo},
-      {"hello", -1, connection | kNoAuth, 0, 0, 0, Hello},
-      {"quit", -1, connection | kNoAuth, 0, 0, 0, Quit},
-      {"select", 2, connection, 0, 0, 0, Select},
-      {"auth", -2, connection | kNoAuth, 0, 0, 0, Auth},
-      {"client", -2, kStale | kLoading, 0, 0, 0, Client},
-  });
+                                  {"ping", -1, connection, 0, 0, 0, Ping},
+                                  {"echo", 2, connection, 0, 0, 0, Echo},
+                                  {"hello", -1, connection | kNoAuth, 0, 0, 0, Hello},
+                                  {"quit", -1, connection | kNoAuth, 0, 0, 0, Quit},
+                                  {"select", 2, connection, 0, 0, 0, Select},
+                                  {"auth", -2, connection | kNoAuth, 0, 0, 0, Auth},
+                                  {"client", -2, kStale | kLoading, 0, 0, 0, Client},
+                              });
 }
 
 }  // namespace weft::server

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "weft/base/strings.h"
 #include "weft/base/glob.h"
+#include "weft/base/strings.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
 #include "weft/server/expire_options.h"
@@ -24,7 +24,8 @@ void Exists(CommandContext& context) {
   int64_t count = 0;
   for (size_t i = 1; i < context.args.size(); ++i) {
     context.database().store().WithKey(context.args[i], [&](LockedKeys& keys) {
-      if (keys.Find(context.args[i])) ++count;
+      if (keys.Find(context.args[i]))
+        ++count;
     });
   }
   context.reply.Integer(count);
@@ -37,19 +38,21 @@ void Del(CommandContext& context) {
   int64_t deleted = 0;
   database.store().WithKeys(keys, [&](LockedKeys& locked) {
     for (std::string_view key : keys) {
-      if (locked.Delete(key, database.versions().Next())) ++deleted;
+      if (locked.Delete(key, database.versions().Next()))
+        ++deleted;
     }
   });
   context.reply.Integer(deleted);
 }
 
-void Touch(CommandContext& context) { Exists(context); }
+void Touch(CommandContext& context) {
+  Exists(context);
+}
 
 void Type(CommandContext& context) {
   bool exists = false;
-  context.database().store().WithKey(context.args[1], [&](LockedKeys& keys) {
-    exists = keys.Find(context.args[1]).has_value();
-  });
+  context.database().store().WithKey(
+      context.args[1], [&](LockedKeys& keys) { exists = keys.Find(context.args[1]).has_value(); });
   context.reply.SimpleString(exists ? "string" : "none");
 }
 
@@ -60,11 +63,13 @@ void Keys(CommandContext& context) {
   uint64_t cursor = 0;
   do {
     cursor = context.database().store().Scan(cursor, 1024, false, [&](const EntryView& entry) {
-      if (match_all || GlobMatch(pattern, entry.key)) matched.emplace_back(entry.key);
+      if (match_all || GlobMatch(pattern, entry.key))
+        matched.emplace_back(entry.key);
     });
   } while (cursor != 0);
   context.reply.ArrayHeader(matched.size());
-  for (const std::string& key : matched) context.reply.Bulk(key);
+  for (const std::string& key : matched)
+    context.reply.Bulk(key);
 }
 
 // SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
@@ -74,7 +79,8 @@ void Scan(CommandContext& context) {
   {
     const std::string_view text = context.args[1];
     bool valid = !text.empty() && text.size() <= 20;
-    for (char c : text) valid = valid && c >= '0' && c <= '9';
+    for (char c : text)
+      valid = valid && c >= '0' && c <= '9';
     if (valid) {
       errno = 0;
       cursor = std::strtoull(std::string(text).c_str(), nullptr, 10);
@@ -131,7 +137,8 @@ void Scan(CommandContext& context) {
   context.reply.ArrayHeader(2);
   context.reply.Bulk(StrCat(cursor));
   context.reply.ArrayHeader(keys.size());
-  for (const std::string& key : keys) context.reply.Bulk(key);
+  for (const std::string& key : keys)
+    context.reply.Bulk(key);
 }
 
 // RENAME / RENAMENX: both keys' shards are locked together; the TTL moves with the value.
@@ -169,8 +176,12 @@ void RenameGeneric(CommandContext& context, bool only_if_target_missing) {
     }
   });
 }
-void Rename(CommandContext& context) { RenameGeneric(context, false); }
-void RenameNx(CommandContext& context) { RenameGeneric(context, true); }
+void Rename(CommandContext& context) {
+  RenameGeneric(context, false);
+}
+void RenameNx(CommandContext& context) {
+  RenameGeneric(context, true);
+}
 
 // EXPIRE family: key amount [NX|XX|GT|LT]. `seconds` and `relative` tell how to read amount.
 void ExpireGeneric(CommandContext& context, bool seconds, bool relative) {
@@ -232,10 +243,18 @@ void ExpireGeneric(CommandContext& context, bool seconds, bool relative) {
     context.reply.Integer(1);
   });
 }
-void Expire(CommandContext& context) { ExpireGeneric(context, true, true); }
-void PExpire(CommandContext& context) { ExpireGeneric(context, false, true); }
-void ExpireAt(CommandContext& context) { ExpireGeneric(context, true, false); }
-void PExpireAt(CommandContext& context) { ExpireGeneric(context, false, false); }
+void Expire(CommandContext& context) {
+  ExpireGeneric(context, true, true);
+}
+void PExpire(CommandContext& context) {
+  ExpireGeneric(context, false, true);
+}
+void ExpireAt(CommandContext& context) {
+  ExpireGeneric(context, true, false);
+}
+void PExpireAt(CommandContext& context) {
+  ExpireGeneric(context, false, false);
+}
 
 // TTL/PTTL (remaining time) and EXPIRETIME/PEXPIRETIME (absolute): -2 missing, -1 persistent.
 void ReportExpiry(CommandContext& context, bool milliseconds, bool absolute) {
@@ -254,14 +273,23 @@ void ReportExpiry(CommandContext& context, bool milliseconds, bool absolute) {
                                          : entry->expire_at_unix_ms / 1000);
       return;
     }
-    const int64_t remaining_ms = std::max<int64_t>(0, entry->expire_at_unix_ms - context.now_unix_ms());
+    const int64_t remaining_ms =
+        std::max<int64_t>(0, entry->expire_at_unix_ms - context.now_unix_ms());
     context.reply.Integer(milliseconds ? remaining_ms : (remaining_ms + 500) / 1000);
   });
 }
-void Ttl(CommandContext& context) { ReportExpiry(context, false, false); }
-void PTtl(CommandContext& context) { ReportExpiry(context, true, false); }
-void ExpireTime(CommandContext& context) { ReportExpiry(context, false, true); }
-void PExpireTime(CommandContext& context) { ReportExpiry(context, true, true); }
+void Ttl(CommandContext& context) {
+  ReportExpiry(context, false, false);
+}
+void PTtl(CommandContext& context) {
+  ReportExpiry(context, true, false);
+}
+void ExpireTime(CommandContext& context) {
+  ReportExpiry(context, false, true);
+}
+void PExpireTime(CommandContext& context) {
+  ReportExpiry(context, true, true);
+}
 
 void Persist(CommandContext& context) {
   Database& database = context.database();
@@ -286,25 +314,25 @@ void AddKeyspaceCommands(std::vector<CommandSpec>* specs) {
   const uint32_t write = Flags(kWrite);
   const uint32_t write_fast = kWrite | kFast;
   specs->insert(specs->end(), {
-      {"exists", -2, read, 1, -1, 1, Exists},
-      {"del", -2, write, 1, -1, 1, Del},
-      {"unlink", -2, write_fast, 1, -1, 1, Del},
-      {"touch", -2, read, 1, -1, 1, Touch},
-      {"type", 2, read, 1, 1, 1, Type},
-      {"keys", 2, Flags(kReadOnly), 0, 0, 0, Keys},
-      {"scan", -2, Flags(kReadOnly), 0, 0, 0, Scan},
-      {"rename", 3, write, 1, 2, 1, Rename},
-      {"renamenx", 3, write_fast, 1, 2, 1, RenameNx},
-      {"expire", -3, write_fast, 1, 1, 1, Expire},
-      {"pexpire", -3, write_fast, 1, 1, 1, PExpire},
-      {"expireat", -3, write_fast, 1, 1, 1, ExpireAt},
-      {"pexpireat", -3, write_fast, 1, 1, 1, PExpireAt},
-      {"ttl", 2, read, 1, 1, 1, Ttl},
-      {"pttl", 2, read, 1, 1, 1, PTtl},
-      {"expiretime", 2, read, 1, 1, 1, ExpireTime},
-      {"pexpiretime", 2, read, 1, 1, 1, PExpireTime},
-      {"persist", 2, write_fast, 1, 1, 1, Persist},
-  });
+                                  {"exists", -2, read, 1, -1, 1, Exists},
+                                  {"del", -2, write, 1, -1, 1, Del},
+                                  {"unlink", -2, write_fast, 1, -1, 1, Del},
+                                  {"touch", -2, read, 1, -1, 1, Touch},
+                                  {"type", 2, read, 1, 1, 1, Type},
+                                  {"keys", 2, Flags(kReadOnly), 0, 0, 0, Keys},
+                                  {"scan", -2, Flags(kReadOnly), 0, 0, 0, Scan},
+                                  {"rename", 3, write, 1, 2, 1, Rename},
+                                  {"renamenx", 3, write_fast, 1, 2, 1, RenameNx},
+                                  {"expire", -3, write_fast, 1, 1, 1, Expire},
+                                  {"pexpire", -3, write_fast, 1, 1, 1, PExpire},
+                                  {"expireat", -3, write_fast, 1, 1, 1, ExpireAt},
+                                  {"pexpireat", -3, write_fast, 1, 1, 1, PExpireAt},
+                                  {"ttl", 2, read, 1, 1, 1, Ttl},
+                                  {"pttl", 2, read, 1, 1, 1, PTtl},
+                                  {"expiretime", 2, read, 1, 1, 1, ExpireTime},
+                                  {"pexpiretime", 2, read, 1, 1, 1, PExpireTime},
+                                  {"persist", 2, write_fast, 1, 1, 1, Persist},
+                              });
 }
 
 }  // namespace weft::server

@@ -4,13 +4,14 @@
 #include <chrono>
 #include <thread>
 
-#include "weft/base/strings.h"
-#include <fmt/format.h>
 #include "weft/base/logging.h"
+#include "weft/base/strings.h"
 #include "weft/server/arguments.h"
 #include "weft/server/command.h"
 #include "weft/server/command_table.h"
 #include "weft/server/info.h"
+
+#include <fmt/format.h>
 
 namespace weft::server {
 namespace {
@@ -18,12 +19,12 @@ namespace {
 void WrongSubcommandArity(CommandContext& context, std::string_view command,
                           std::string_view subcommand) {
   context.reply.Error(StrCat("ERR wrong number of arguments for '", command, "|",
-                                   AsciiLower(subcommand), "' command"));
+                             AsciiLower(subcommand), "' command"));
 }
 
 void UnknownSubcommand(CommandContext& context, std::string_view command) {
-  context.reply.Error(StrCat("ERR unknown subcommand '", context.args[1].substr(0, 128),
-                                   "'. Try ", command, " HELP."));
+  context.reply.Error(StrCat("ERR unknown subcommand '", context.args[1].substr(0, 128), "'. Try ",
+                             command, " HELP."));
 }
 
 void DescribeCommand(resp::ReplyWriter& reply, const CommandSpec& spec) {
@@ -37,10 +38,12 @@ void DescribeCommand(resp::ReplyWriter& reply, const CommandSpec& spec) {
   reply.Bulk(spec.name);
   reply.Integer(spec.arity);
   size_t flag_count = 0;
-  for (const auto& [flag, name] : kFlagNames) flag_count += (spec.flags & Flags(flag)) != 0;
+  for (const auto& [flag, name] : kFlagNames)
+    flag_count += (spec.flags & Flags(flag)) != 0;
   reply.SetHeader(flag_count);
   for (const auto& [flag, name] : kFlagNames) {
-    if ((spec.flags & Flags(flag)) != 0) reply.SimpleString(name);
+    if ((spec.flags & Flags(flag)) != 0)
+      reply.SimpleString(name);
   }
   reply.Integer(spec.first_key);
   reply.Integer(spec.last_key);
@@ -55,17 +58,20 @@ void Command(CommandContext& context) {
   const CommandTable& table = GlobalCommandTable();
   if (context.args.size() == 1) {
     context.reply.ArrayHeader(table.specs().size());
-    for (const CommandSpec& spec : table.specs()) DescribeCommand(context.reply, spec);
+    for (const CommandSpec& spec : table.specs())
+      DescribeCommand(context.reply, spec);
     return;
   }
   const std::string_view sub = context.args[1];
   if (EqualsIgnoreCase(sub, "COUNT")) {
-    if (context.args.size() != 2) return WrongSubcommandArity(context, "command", sub);
+    if (context.args.size() != 2)
+      return WrongSubcommandArity(context, "command", sub);
     context.reply.Integer(static_cast<int64_t>(table.specs().size()));
   } else if (EqualsIgnoreCase(sub, "INFO")) {
     if (context.args.size() == 2) {
       context.reply.ArrayHeader(table.specs().size());
-      for (const CommandSpec& spec : table.specs()) DescribeCommand(context.reply, spec);
+      for (const CommandSpec& spec : table.specs())
+        DescribeCommand(context.reply, spec);
       return;
     }
     context.reply.ArrayHeader(context.args.size() - 2);
@@ -78,7 +84,8 @@ void Command(CommandContext& context) {
     }
   } else if (EqualsIgnoreCase(sub, "LIST")) {
     context.reply.ArrayHeader(table.specs().size());
-    for (const CommandSpec& spec : table.specs()) context.reply.Bulk(spec.name);
+    for (const CommandSpec& spec : table.specs())
+      context.reply.Bulk(spec.name);
   } else if (EqualsIgnoreCase(sub, "DOCS")) {
     // weft carries no command documentation; an empty map tells clients (redis-cli hints) so.
     context.reply.MapHeader(0);
@@ -95,9 +102,11 @@ void Config(CommandContext& context) {
   const std::string_view sub = context.args[1];
   RuntimeSettings& settings = context.server.settings();
   if (EqualsIgnoreCase(sub, "GET")) {
-    if (context.args.size() < 3) return WrongSubcommandArity(context, "config", sub);
+    if (context.args.size() < 3)
+      return WrongSubcommandArity(context, "config", sub);
     std::vector<std::pair<std::string, std::string>> found;
-    for (size_t i = 2; i < context.args.size(); ++i) settings.Get(context.args[i], &found);
+    for (size_t i = 2; i < context.args.size(); ++i)
+      settings.Get(context.args[i], &found);
     context.reply.MapHeader(found.size());
     for (const auto& [name, value] : found) {
       context.reply.Bulk(name);
@@ -109,22 +118,23 @@ void Config(CommandContext& context) {
     }
     for (size_t i = 2; i < context.args.size(); i += 2) {
       const Status status = settings.Set(context.args[i], context.args[i + 1]);
-      if (status.ok()) continue;
+      if (status.ok())
+        continue;
       if (absl::IsNotFound(status)) {
         context.reply.Error(StrCat("ERR ", status.message()));
       } else {
         context.reply.Error(StrCat("ERR CONFIG SET failed (possibly related to argument '",
-                                         context.args[i], "') - ", status.message()));
+                                   context.args[i], "') - ", status.message()));
       }
       return;
     }
     context.reply.Ok();
   } else if (EqualsIgnoreCase(sub, "RESETSTAT")) {
     ServerStats& stats = context.server.stats();
-    for (auto* counter : {&stats.commands_processed, &stats.keyspace_hits, &stats.keyspace_misses,
-                          &stats.connections_received, &stats.connections_rejected,
-                          &stats.net_input_bytes, &stats.net_output_bytes,
-                          &stats.output_limit_disconnections, &stats.protocol_errors}) {
+    for (auto* counter :
+         {&stats.commands_processed, &stats.keyspace_hits, &stats.keyspace_misses,
+          &stats.connections_received, &stats.connections_rejected, &stats.net_input_bytes,
+          &stats.net_output_bytes, &stats.output_limit_disconnections, &stats.protocol_errors}) {
       counter->store(0, std::memory_order_relaxed);
     }
     context.reply.Ok();
@@ -151,7 +161,8 @@ bool ValidFlushMode(CommandContext& context) {
 }
 
 void FlushAll(CommandContext& context) {
-  if (!ValidFlushMode(context)) return;
+  if (!ValidFlushMode(context))
+    return;
   for (size_t i = 0; i < context.server.database_count(); ++i) {
     context.server.database(i).store().Clear();
   }
@@ -159,7 +170,8 @@ void FlushAll(CommandContext& context) {
 }
 
 void FlushDb(CommandContext& context) {
-  if (!ValidFlushMode(context)) return;
+  if (!ValidFlushMode(context))
+    return;
   context.database().store().Clear();
   context.reply.Ok();
 }
@@ -169,7 +181,8 @@ void FlushDb(CommandContext& context) {
 void Function(CommandContext& context) {
   const std::string_view sub = context.args[1];
   if (EqualsIgnoreCase(sub, "FLUSH")) {
-    if (context.args.size() > 3) return WrongSubcommandArity(context, "function", sub);
+    if (context.args.size() > 3)
+      return WrongSubcommandArity(context, "function", sub);
     context.reply.Ok();
   } else if (EqualsIgnoreCase(sub, "LIST")) {
     context.reply.ArrayHeader(0);
@@ -198,8 +211,8 @@ void Debug(CommandContext& context) {
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(*seconds * 1e6)));
     context.reply.Ok();
   } else {
-    context.reply.Error(StrCat("ERR unknown subcommand '", sub.substr(0, 128),
-                                     "'. Try DEBUG HELP."));
+    context.reply.Error(
+        StrCat("ERR unknown subcommand '", sub.substr(0, 128), "'. Try DEBUG HELP."));
   }
 }
 
@@ -239,18 +252,18 @@ using enum CommandFlag;
 
 void AddServerCommands(std::vector<CommandSpec>* specs) {
   specs->insert(specs->end(), {
-      {"command", -1, kLoading | kStale, 0, 0, 0, Command},
-      {"info", -1, kLoading | kStale, 0, 0, 0, Info},
-      {"config", -2, kAdmin | kLoading | kStale, 0, 0, 0, Config},
-      {"dbsize", 1, kReadOnly | kFast, 0, 0, 0, DbSize},
-      {"flushall", -1, Flags(kWrite), 0, 0, 0, FlushAll},
-      {"flushdb", -1, Flags(kWrite), 0, 0, 0, FlushDb},
-      {"function", -2, Flags(kWrite), 0, 0, 0, Function},
-      {"debug", -2, kAdmin | kLoading | kStale, 0, 0, 0, Debug},
-      {"time", 1, kLoading | kStale | kFast, 0, 0, 0, Time},
-      {"shutdown", -1, kAdmin | kLoading | kStale, 0, 0, 0, Shutdown},
-      {"weft.digest", -1, Flags(kReadOnly), 0, 0, 0, WeftDigest},
-  });
+                                  {"command", -1, kLoading | kStale, 0, 0, 0, Command},
+                                  {"info", -1, kLoading | kStale, 0, 0, 0, Info},
+                                  {"config", -2, kAdmin | kLoading | kStale, 0, 0, 0, Config},
+                                  {"dbsize", 1, kReadOnly | kFast, 0, 0, 0, DbSize},
+                                  {"flushall", -1, Flags(kWrite), 0, 0, 0, FlushAll},
+                                  {"flushdb", -1, Flags(kWrite), 0, 0, 0, FlushDb},
+                                  {"function", -2, Flags(kWrite), 0, 0, 0, Function},
+                                  {"debug", -2, kAdmin | kLoading | kStale, 0, 0, 0, Debug},
+                                  {"time", 1, kLoading | kStale | kFast, 0, 0, 0, Time},
+                                  {"shutdown", -1, kAdmin | kLoading | kStale, 0, 0, 0, Shutdown},
+                                  {"weft.digest", -1, Flags(kReadOnly), 0, 0, 0, WeftDigest},
+                              });
 }
 
 }  // namespace weft::server

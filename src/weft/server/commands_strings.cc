@@ -22,7 +22,8 @@ using storage::EntryView;
 using storage::LockedKeys;
 
 void CountLookup(CommandContext& context, bool hit) {
-  auto& counter = hit ? context.server.stats().keyspace_hits : context.server.stats().keyspace_misses;
+  auto& counter =
+      hit ? context.server.stats().keyspace_hits : context.server.stats().keyspace_misses;
   counter.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -77,7 +78,8 @@ void Set(CommandContext& context) {
   database.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> old = keys.Find(key);
     std::optional<std::string> old_value;
-    if (get && old) old_value.emplace(old->value);
+    if (get && old)
+      old_value.emplace(old->value);
     const bool allowed = !(nx && old) && !(xx && !old);
     if (allowed) {
       const int64_t expiry = keep_ttl && old ? old->expire_at_unix_ms : expire_at_unix_ms;
@@ -120,12 +122,17 @@ void SetWithTtl(CommandContext& context, ExpireUnit unit, const char* name) {
   }
   Database& database = context.database();
   database.store().WithKey(context.args[1], [&](LockedKeys& keys) {
-    keys.Set(context.args[1], context.args[3], database.versions().Next(), result.expire_at_unix_ms);
+    keys.Set(context.args[1], context.args[3], database.versions().Next(),
+             result.expire_at_unix_ms);
   });
   context.reply.Ok();
 }
-void SetEx(CommandContext& context) { SetWithTtl(context, ExpireUnit::kSeconds, "setex"); }
-void PSetEx(CommandContext& context) { SetWithTtl(context, ExpireUnit::kMilliseconds, "psetex"); }
+void SetEx(CommandContext& context) {
+  SetWithTtl(context, ExpireUnit::kSeconds, "setex");
+}
+void PSetEx(CommandContext& context) {
+  SetWithTtl(context, ExpireUnit::kMilliseconds, "psetex");
+}
 
 void GetSet(CommandContext& context) {
   Database& database = context.database();
@@ -225,12 +232,13 @@ void MGet(CommandContext& context) {
 void MultiSet(CommandContext& context, bool only_if_none_exist) {
   if (context.args.size() % 2 == 0) {
     context.reply.Error(StrCat("ERR wrong number of arguments for '",
-                                     only_if_none_exist ? "msetnx" : "mset", "' command"));
+                               only_if_none_exist ? "msetnx" : "mset", "' command"));
     return;
   }
   std::vector<std::string_view> keys;
   keys.reserve(context.args.size() / 2);
-  for (size_t i = 1; i < context.args.size(); i += 2) keys.push_back(context.args[i]);
+  for (size_t i = 1; i < context.args.size(); i += 2)
+    keys.push_back(context.args[i]);
   Database& database = context.database();
   database.store().WithKeys(keys, [&](LockedKeys& locked) {
     if (only_if_none_exist) {
@@ -251,8 +259,12 @@ void MultiSet(CommandContext& context, bool only_if_none_exist) {
     }
   });
 }
-void MSet(CommandContext& context) { MultiSet(context, false); }
-void MSetNx(CommandContext& context) { MultiSet(context, true); }
+void MSet(CommandContext& context) {
+  MultiSet(context, false);
+}
+void MSetNx(CommandContext& context) {
+  MultiSet(context, true);
+}
 
 // INCR family. `delta` is applied to the stored integer; the key's TTL is kept, as in Redis.
 void IncrementBy(CommandContext& context, int64_t delta) {
@@ -275,26 +287,32 @@ void IncrementBy(CommandContext& context, int64_t delta) {
       return;
     }
     const int64_t next = current + delta;
-    keys.Set(key, StrCat(next), database.versions().Next(),
-             entry ? entry->expire_at_unix_ms : 0);
+    keys.Set(key, StrCat(next), database.versions().Next(), entry ? entry->expire_at_unix_ms : 0);
     context.reply.Integer(next);
   });
 }
 
 std::optional<int64_t> IncrementArgument(CommandContext& context) {
   std::optional<int64_t> delta = ParseInt64(context.args[2]);
-  if (!delta) context.reply.Error(kNotInteger);
+  if (!delta)
+    context.reply.Error(kNotInteger);
   return delta;
 }
 
-void Incr(CommandContext& context) { IncrementBy(context, 1); }
-void Decr(CommandContext& context) { IncrementBy(context, -1); }
+void Incr(CommandContext& context) {
+  IncrementBy(context, 1);
+}
+void Decr(CommandContext& context) {
+  IncrementBy(context, -1);
+}
 void IncrBy(CommandContext& context) {
-  if (const std::optional<int64_t> delta = IncrementArgument(context)) IncrementBy(context, *delta);
+  if (const std::optional<int64_t> delta = IncrementArgument(context))
+    IncrementBy(context, *delta);
 }
 void DecrBy(CommandContext& context) {
   const std::optional<int64_t> delta = IncrementArgument(context);
-  if (!delta) return;
+  if (!delta)
+    return;
   if (*delta == INT64_MIN) {
     context.reply.Error("ERR decrement would overflow");
     return;
@@ -346,7 +364,8 @@ void Append(CommandContext& context) {
     }
     std::string value;
     value.reserve(old_size + suffix.size());
-    if (entry) value.append(entry->value);
+    if (entry)
+      value.append(entry->value);
     value.append(suffix);
     keys.Set(key, value, database.versions().Next(), entry ? entry->expire_at_unix_ms : 0);
     context.reply.Integer(static_cast<int64_t>(value.size()));
@@ -378,16 +397,22 @@ void GetRange(CommandContext& context) {
       context.reply.Bulk("");
       return;
     }
-    if (start < 0) start = size + start;
-    if (end < 0) end = size + end;
-    if (start < 0) start = 0;
-    if (end < 0) end = 0;
-    if (end >= size) end = size - 1;
+    if (start < 0)
+      start = size + start;
+    if (end < 0)
+      end = size + end;
+    if (start < 0)
+      start = 0;
+    if (end < 0)
+      end = 0;
+    if (end >= size)
+      end = size - 1;
     if (start > end || size == 0) {
       context.reply.Bulk("");
       return;
     }
-    context.reply.Bulk(value.substr(static_cast<size_t>(start), static_cast<size_t>(end - start + 1)));
+    context.reply.Bulk(
+        value.substr(static_cast<size_t>(start), static_cast<size_t>(end - start + 1)));
   });
 }
 
@@ -412,13 +437,15 @@ void SetRange(CommandContext& context) {
       return;
     }
     // Compared as offset > limit - size so that an offset near INT64_MAX cannot overflow.
-    if (*offset > context.server.settings().proto_max_bulk_len() - static_cast<int64_t>(patch.size())) {
+    if (*offset >
+        context.server.settings().proto_max_bulk_len() - static_cast<int64_t>(patch.size())) {
       context.reply.Error(kStringTooLong);
       return;
     }
     std::string value(entry ? entry->value : std::string_view());
     const size_t end = static_cast<size_t>(*offset) + patch.size();
-    if (value.size() < end) value.resize(end, '\0');
+    if (value.size() < end)
+      value.resize(end, '\0');
     value.replace(static_cast<size_t>(*offset), patch.size(), patch);
     keys.Set(key, value, database.versions().Next(), entry ? entry->expire_at_unix_ms : 0);
     context.reply.Integer(static_cast<int64_t>(value.size()));
@@ -434,28 +461,28 @@ void AddStringCommands(std::vector<CommandSpec>* specs) {
   const uint32_t write = kWrite | kDenyOom;
   const uint32_t write_fast = write | kFast;
   specs->insert(specs->end(), {
-      {"get", 2, read, 1, 1, 1, Get},
-      {"set", -3, write, 1, 1, 1, Set},
-      {"setnx", 3, write_fast, 1, 1, 1, SetNx},
-      {"setex", 4, write, 1, 1, 1, SetEx},
-      {"psetex", 4, write, 1, 1, 1, PSetEx},
-      {"getset", 3, write_fast, 1, 1, 1, GetSet},
-      {"getdel", 2, Flags(kWrite) | kFast, 1, 1, 1, GetDel},
-      {"getex", -2, Flags(kWrite) | kFast, 1, 1, 1, GetEx},
-      {"mget", -2, read, 1, -1, 1, MGet},
-      {"mset", -3, write, 1, -1, 2, MSet},
-      {"msetnx", -3, write, 1, -1, 2, MSetNx},
-      {"incr", 2, write_fast, 1, 1, 1, Incr},
-      {"decr", 2, write_fast, 1, 1, 1, Decr},
-      {"incrby", 3, write_fast, 1, 1, 1, IncrBy},
-      {"decrby", 3, write_fast, 1, 1, 1, DecrBy},
-      {"incrbyfloat", 3, write_fast, 1, 1, 1, IncrByFloat},
-      {"append", 3, write_fast, 1, 1, 1, Append},
-      {"strlen", 2, read, 1, 1, 1, StrLen},
-      {"getrange", 4, Flags(kReadOnly), 1, 1, 1, GetRange},
-      {"substr", 4, Flags(kReadOnly), 1, 1, 1, GetRange},
-      {"setrange", 4, write, 1, 1, 1, SetRange},
-  });
+                                  {"get", 2, read, 1, 1, 1, Get},
+                                  {"set", -3, write, 1, 1, 1, Set},
+                                  {"setnx", 3, write_fast, 1, 1, 1, SetNx},
+                                  {"setex", 4, write, 1, 1, 1, SetEx},
+                                  {"psetex", 4, write, 1, 1, 1, PSetEx},
+                                  {"getset", 3, write_fast, 1, 1, 1, GetSet},
+                                  {"getdel", 2, Flags(kWrite) | kFast, 1, 1, 1, GetDel},
+                                  {"getex", -2, Flags(kWrite) | kFast, 1, 1, 1, GetEx},
+                                  {"mget", -2, read, 1, -1, 1, MGet},
+                                  {"mset", -3, write, 1, -1, 2, MSet},
+                                  {"msetnx", -3, write, 1, -1, 2, MSetNx},
+                                  {"incr", 2, write_fast, 1, 1, 1, Incr},
+                                  {"decr", 2, write_fast, 1, 1, 1, Decr},
+                                  {"incrby", 3, write_fast, 1, 1, 1, IncrBy},
+                                  {"decrby", 3, write_fast, 1, 1, 1, DecrBy},
+                                  {"incrbyfloat", 3, write_fast, 1, 1, 1, IncrByFloat},
+                                  {"append", 3, write_fast, 1, 1, 1, Append},
+                                  {"strlen", 2, read, 1, 1, 1, StrLen},
+                                  {"getrange", 4, Flags(kReadOnly), 1, 1, 1, GetRange},
+                                  {"substr", 4, Flags(kReadOnly), 1, 1, 1, GetRange},
+                                  {"setrange", 4, write, 1, 1, 1, SetRange},
+                              });
 }
 
 }  // namespace weft::server

@@ -16,7 +16,8 @@ namespace {
 
 class CommandsTest : public ::testing::Test {
  protected:
-  CommandsTest() : state_(MakeConfig(), clock_, 7), session_(1, "127.0.0.1:1", "127.0.0.1:2", 5, 0) {}
+  CommandsTest()
+      : state_(MakeConfig(), clock_, 7), session_(1, "127.0.0.1:1", "127.0.0.1:2", 5, 0) {}
 
   static ServerConfig MakeConfig() {
     ServerConfig config;
@@ -144,7 +145,8 @@ TEST_F(CommandsTest, RenameMovesValueAndTtl) {
 }
 
 TEST_F(CommandsTest, ScanReturnsEveryKeyOnce) {
-  for (int i = 0; i < 500; ++i) Run({"SET", "key:" + std::to_string(i), "v"});
+  for (int i = 0; i < 500; ++i)
+    Run({"SET", "key:" + std::to_string(i), "v"});
   Run({"SET", "other", "v"});
   std::set<std::string> seen;
   std::string cursor = "0";

@@ -1,15 +1,15 @@
 #include "weft/server/config.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <thread>
+
+#include "weft/base/glob.h"
+#include "weft/base/strings.h"
 
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
-
-#include "weft/base/strings.h"
-#include "weft/base/glob.h"
 
 namespace weft::server {
 
@@ -17,8 +17,8 @@ StatusOr<int64_t> ParseMemory(std::string_view text) {
   std::string lower = AsciiLower(text);
   int64_t multiplier = 1;
   const std::pair<std::string_view, int64_t> units[] = {
-      {"gb", 1LL << 30}, {"mb", 1LL << 20}, {"kb", 1LL << 10}, {"g", 1000LL * 1000 * 1000},
-      {"m", 1000LL * 1000},  {"k", 1000},       {"b", 1}};
+      {"gb", 1LL << 30},    {"mb", 1LL << 20}, {"kb", 1LL << 10}, {"g", 1000LL * 1000 * 1000},
+      {"m", 1000LL * 1000}, {"k", 1000},       {"b", 1}};
   for (const auto& [suffix, factor] : units) {
     if (lower.size() > suffix.size() && lower.ends_with(suffix)) {
       multiplier = factor;
@@ -64,7 +64,8 @@ Status SetInteger(std::atomic<int64_t>& target, std::string_view value, int64_t 
 
 Status SetMemory(std::atomic<int64_t>& target, std::string_view value, int64_t min) {
   StatusOr<int64_t> parsed = ParseMemory(value);
-  if (!parsed.ok()) return parsed.status();
+  if (!parsed.ok())
+    return parsed.status();
   if (*parsed < min) {
     return absl::InvalidArgumentError(StrCat("argument must be at least ", min));
   }
@@ -95,37 +96,40 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
        [](RuntimeSettings& s, std::string_view v) {
          return SetInteger(s.maxclients_, v, 1, INT32_MAX);
        }},
-      {"timeout",
-       [](const RuntimeSettings& s) { return std::to_string(s.idle_timeout_seconds()); },
+      {"timeout", [](const RuntimeSettings& s) { return std::to_string(s.idle_timeout_seconds()); },
        [](RuntimeSettings& s, std::string_view v) {
          return SetInteger(s.timeout_seconds_, v, 0, INT32_MAX);
        }},
       {"hz", [](const RuntimeSettings& s) { return std::to_string(s.hz()); },
-       [](RuntimeSettings& s, std::string_view v) { return SetInteger(s.hz_, v, 1, 500); }},
+       [](RuntimeSettings& s, std::string_view v) {
+         return SetInteger(s.hz_, v, 1, 500);
+       }},
       {"client-output-buffer-limit",
        [](const RuntimeSettings& s) {
          const OutputBufferLimit limit = s.output_buffer_limit();
-         return StrCat("normal ", limit.hard_bytes, " ", limit.soft_bytes, " ",
-                             limit.soft_seconds, " replica 0 0 0 pubsub 0 0 0");
+         return StrCat("normal ", limit.hard_bytes, " ", limit.soft_bytes, " ", limit.soft_seconds,
+                       " replica 0 0 0 pubsub 0 0 0");
        },
        [](RuntimeSettings& s, std::string_view v) -> Status {
          // Redis takes groups of four: <class> <hard> <soft> <seconds>. weft has only normal
          // clients; the other classes are accepted and ignored.
          std::vector<std::string_view> words = SplitSkipEmpty(v, ' ');
          if (words.empty() || words.size() % 4 != 0) {
-           return absl::InvalidArgumentError("Wrong number of arguments in buffer limit configuration.");
+           return absl::InvalidArgumentError(
+               "Wrong number of arguments in buffer limit configuration.");
          }
          for (size_t i = 0; i < words.size(); i += 4) {
            const std::string cls = AsciiLower(words[i]);
            if (cls != "normal" && cls != "replica" && cls != "slave" && cls != "pubsub") {
-             return absl::InvalidArgumentError("Invalid client class specified in buffer limit configuration.");
+             return absl::InvalidArgumentError(
+                 "Invalid client class specified in buffer limit configuration.");
            }
            StatusOr<int64_t> hard = ParseMemory(words[i + 1]);
            StatusOr<int64_t> soft = ParseMemory(words[i + 2]);
            int64_t seconds = 0;
-           if (!hard.ok() || !soft.ok() || !ParseInteger(words[i + 3], &seconds) ||
-               seconds < 0) {
-             return absl::InvalidArgumentError("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+           if (!hard.ok() || !soft.ok() || !ParseInteger(words[i + 3], &seconds) || seconds < 0) {
+             return absl::InvalidArgumentError(
+                 "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
            }
            if (cls == "normal") {
              s.output_hard_bytes_.store(*hard, std::memory_order_relaxed);
@@ -144,7 +148,8 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
        }},
   };
   for (const Parameter& parameter : kParameters) {
-    if (EqualsIgnoreCase(parameter.name, name)) return &parameter;
+    if (EqualsIgnoreCase(parameter.name, name))
+      return &parameter;
   }
   return nullptr;
 }
@@ -154,7 +159,9 @@ std::string RuntimeSettings::requirepass() const {
   return requirepass_;
 }
 
-std::string RuntimeSettings::Read(const Parameter& parameter) const { return parameter.read(*this); }
+std::string RuntimeSettings::Read(const Parameter& parameter) const {
+  return parameter.read(*this);
+}
 
 void RuntimeSettings::Get(std::string_view pattern,
                           std::vector<std::pair<std::string, std::string>>* out) const {
@@ -170,14 +177,16 @@ void RuntimeSettings::Get(std::string_view pattern,
   std::lock_guard lock(mutex_);
   for (const auto* list : {&fixed_, &accepted_}) {
     for (const auto& [name, value] : *list) {
-      if (GlobMatch(pattern, name, true) && !seen(name)) out->emplace_back(name, value);
+      if (GlobMatch(pattern, name, true) && !seen(name))
+        out->emplace_back(name, value);
     }
   }
 }
 
 Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
   const std::string lower = AsciiLower(name);
-  if (const Parameter* parameter = Find(lower)) return parameter->write(*this, value);
+  if (const Parameter* parameter = Find(lower))
+    return parameter->write(*this, value);
   std::lock_guard lock(mutex_);
   for (const auto& [fixed_name, fixed_value] : fixed_) {
     if (fixed_name == lower) {
@@ -186,13 +195,27 @@ Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
   }
   // Persistence and eviction knobs that Redis tools routinely set: weft has neither
   // persistence nor eviction, so these are accepted, remembered, and have no effect.
-  static constexpr std::string_view kAccepted[] = {
-      "save", "appendonly", "appendfsync", "maxmemory", "maxmemory-policy", "lazyfree-lazy-user-del",
-      "lazyfree-lazy-server-del", "lazyfree-lazy-expire", "lazyfree-lazy-user-flush",
-      "latency-tracking", "slowlog-log-slower-than", "slowlog-max-len", "notify-keyspace-events",
-      "list-max-listpack-size", "set-max-intset-entries", "hash-max-listpack-entries",
-      "zset-max-listpack-entries", "activedefrag", "busy-reply-threshold", "lua-time-limit",
-      "loglevel"};
+  static constexpr std::string_view kAccepted[] = {"save",
+                                                   "appendonly",
+                                                   "appendfsync",
+                                                   "maxmemory",
+                                                   "maxmemory-policy",
+                                                   "lazyfree-lazy-user-del",
+                                                   "lazyfree-lazy-server-del",
+                                                   "lazyfree-lazy-expire",
+                                                   "lazyfree-lazy-user-flush",
+                                                   "latency-tracking",
+                                                   "slowlog-log-slower-than",
+                                                   "slowlog-max-len",
+                                                   "notify-keyspace-events",
+                                                   "list-max-listpack-size",
+                                                   "set-max-intset-entries",
+                                                   "hash-max-listpack-entries",
+                                                   "zset-max-listpack-entries",
+                                                   "activedefrag",
+                                                   "busy-reply-threshold",
+                                                   "lua-time-limit",
+                                                   "loglevel"};
   for (std::string_view accepted : kAccepted) {
     if (accepted == lower) {
       for (auto& [accepted_name, accepted_value] : accepted_) {
@@ -205,7 +228,8 @@ Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
       return absl::OkStatus();
     }
   }
-  return absl::NotFoundError(StrCat("Unknown option or number of arguments for CONFIG SET - '", name, "'"));
+  return absl::NotFoundError(
+      StrCat("Unknown option or number of arguments for CONFIG SET - '", name, "'"));
 }
 
 void RuntimeSettings::SetFixed(std::string name, std::string value) {
@@ -217,7 +241,8 @@ StatusOr<RegionConfig> ParseRegion(std::string_view text) {
   RegionConfig region;
   const size_t colon = text.find(':');
   region.name = std::string(text.substr(0, colon));
-  if (region.name.empty()) return absl::InvalidArgumentError("region name is empty");
+  if (region.name.empty())
+    return absl::InvalidArgumentError("region name is empty");
   if (colon != std::string_view::npos) {
     const std::string_view mode = text.substr(colon + 1);
     if (mode == "sync") {
@@ -241,18 +266,27 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
   } catch (const toml::parse_error& error) {
     return absl::InvalidArgumentError(StrCat("config file ", path, ": ", error.what()));
   }
-  if (auto v = table["bind"].value<std::string>()) config->bind = *v;
-  if (auto v = table["port"].value<int64_t>()) config->port = static_cast<int>(*v);
-  if (auto v = table["io-threads"].value<int64_t>()) config->io_threads = static_cast<int>(*v);
-  if (auto v = table["name"].value<std::string>()) config->name = *v;
-  if (auto v = table["requirepass"].value<std::string>()) config->requirepass = *v;
-  if (auto v = table["loglevel"].value<std::string>()) config->loglevel = *v;
-  if (auto v = table["maxclients"].value<int64_t>()) config->maxclients = *v;
-  if (auto v = table["shards"].value<int64_t>()) config->shard_count = static_cast<size_t>(*v);
+  if (auto v = table["bind"].value<std::string>())
+    config->bind = *v;
+  if (auto v = table["port"].value<int64_t>())
+    config->port = static_cast<int>(*v);
+  if (auto v = table["io-threads"].value<int64_t>())
+    config->io_threads = static_cast<int>(*v);
+  if (auto v = table["name"].value<std::string>())
+    config->name = *v;
+  if (auto v = table["requirepass"].value<std::string>())
+    config->requirepass = *v;
+  if (auto v = table["loglevel"].value<std::string>())
+    config->loglevel = *v;
+  if (auto v = table["maxclients"].value<int64_t>())
+    config->maxclients = *v;
+  if (auto v = table["shards"].value<int64_t>())
+    config->shard_count = static_cast<size_t>(*v);
   if (const toml::array* regions = table["region"].as_array()) {
     for (const toml::node& node : *regions) {
       const std::optional<std::string> text = node.value<std::string>();
-      if (!text) return absl::InvalidArgumentError("config: region entries must be strings");
+      if (!text)
+        return absl::InvalidArgumentError("config: region entries must be strings");
       WEFT_ASSIGN_OR_RETURN(RegionConfig region, ParseRegion(*text));
       config->regions.push_back(std::move(region));
     }
@@ -270,15 +304,18 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   app.add_option("--config", config_file, "TOML config file; flags given here win")
       ->check(CLI::ExistingFile);
   auto* bind = app.add_option("--bind", config.bind, "address to listen on for clients");
-  auto* port = app.add_option("--port", config.port, "client port (RESP)")->check(CLI::Range(0, 65535));
+  auto* port =
+      app.add_option("--port", config.port, "client port (RESP)")->check(CLI::Range(0, 65535));
   auto* threads = app.add_option("--io-threads", config.io_threads, "I/O threads (0 = cores)")
                       ->check(CLI::Range(0, 256));
   auto* name = app.add_option("--name", config.name, "member name");
-  auto* pass = app.add_option("--requirepass", config.requirepass, "password clients must AUTH with");
+  auto* pass =
+      app.add_option("--requirepass", config.requirepass, "password clients must AUTH with");
   auto* level = app.add_option("--loglevel", config.loglevel, "debug|info|warning|error");
   auto* maxclients = app.add_option("--maxclients", config.maxclients, "client connection limit")
                          ->check(CLI::Range(1, 1000000));
-  auto* shards = app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
+  auto* shards =
+      app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
   auto* region = app.add_option("--region", regions, "region name[:sync|async] (repeatable)");
   app.add_option("--seed", config.seed, "random seed (0 = from the OS)");
   try {
@@ -293,15 +330,24 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
     // option the command line set explicitly.
     ServerConfig from_file;
     WEFT_RETURN_IF_ERROR(ApplyTomlFile(config_file, &from_file));
-    if (!bind->count()) config.bind = from_file.bind;
-    if (!port->count()) config.port = from_file.port;
-    if (!threads->count()) config.io_threads = from_file.io_threads;
-    if (!name->count()) config.name = from_file.name;
-    if (!pass->count()) config.requirepass = from_file.requirepass;
-    if (!level->count()) config.loglevel = from_file.loglevel;
-    if (!maxclients->count()) config.maxclients = from_file.maxclients;
-    if (!shards->count()) config.shard_count = from_file.shard_count;
-    if (!region->count()) config.regions = from_file.regions;
+    if (!bind->count())
+      config.bind = from_file.bind;
+    if (!port->count())
+      config.port = from_file.port;
+    if (!threads->count())
+      config.io_threads = from_file.io_threads;
+    if (!name->count())
+      config.name = from_file.name;
+    if (!pass->count())
+      config.requirepass = from_file.requirepass;
+    if (!level->count())
+      config.loglevel = from_file.loglevel;
+    if (!maxclients->count())
+      config.maxclients = from_file.maxclients;
+    if (!shards->count())
+      config.shard_count = from_file.shard_count;
+    if (!region->count())
+      config.regions = from_file.regions;
   }
   for (const std::string& text : regions) {
     StatusOr<RegionConfig> parsed = ParseRegion(text);
@@ -315,7 +361,8 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
     *exit_code = 2;
     return absl::InvalidArgumentError("--shards must be a power of two");
   }
-  if (config.regions.empty()) config.regions.push_back({"default", true});
+  if (config.regions.empty())
+    config.regions.push_back({"default", true});
   if (config.io_threads == 0) {
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+
 #include "weft/base/status.h"
 
 namespace weft::server {

@@ -1,14 +1,15 @@
 #include "weft/server/connection.h"
 
-#include "weft/base/strings.h"
 #include "weft/base/logging.h"
+#include "weft/base/strings.h"
 
 namespace weft::server {
 namespace {
 
 std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
-  if (address.is_v6()) return StrCat("[", address.to_string(), "]:", endpoint.port());
+  if (address.is_v6())
+    return StrCat("[", address.to_string(), "]:", endpoint.port());
   return StrCat(address.to_string(), ":", endpoint.port());
 }
 
@@ -27,10 +28,9 @@ Connection::Connection(asio::ip::tcp::socket socket, IoThreadContext& thread, Se
   std::error_code error;
   const auto peer = socket_.remote_endpoint(error);
   const auto local = socket_.local_endpoint(error);
-  session_ = std::make_shared<Session>(server_.clients().NextId(),
-                                       error ? "?:0" : FormatEndpoint(peer),
-                                       error ? "?:0" : FormatEndpoint(local),
-                                       socket_.native_handle(), server_.clock().NowUnixMs());
+  session_ = std::make_shared<Session>(
+      server_.clients().NextId(), error ? "?:0" : FormatEndpoint(peer),
+      error ? "?:0" : FormatEndpoint(local), socket_.native_handle(), server_.clock().NowUnixMs());
 }
 
 Connection::~Connection() = default;
@@ -42,7 +42,8 @@ void Connection::Register() {
   asio::any_io_executor executor = socket_.get_executor();
   session_->set_closer([weak, executor] {
     asio::post(executor, [weak] {
-      if (auto self = weak.lock()) self->Close("killed by CLIENT KILL");
+      if (auto self = weak.lock())
+        self->Close("killed by CLIENT KILL");
     });
   });
   server_.clients().Add(session_);
@@ -51,7 +52,8 @@ void Connection::Register() {
 void Connection::Start() {
   std::error_code error;
   socket_.non_blocking(true, error);
-  if (!error) socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  if (!error)
+    socket_.set_option(asio::ip::tcp::no_delay(true), error);
   if (error) {
     Close(StrCat("socket setup failed: ", error.message()));
     return;
@@ -60,7 +62,8 @@ void Connection::Start() {
 }
 
 void Connection::Close(std::string_view reason) {
-  if (closed_) return;
+  if (closed_)
+    return;
   closed_ = true;
   WEFT_LOG_DEBUG("client id={} addr={} closed: {}", session_->id(), session_->peer_address(),
                  reason);
@@ -73,21 +76,23 @@ void Connection::Close(std::string_view reason) {
 }
 
 void Connection::WaitReadable() {
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const std::error_code& error) {
-                       self->OnReadable(error);
-                     });
+  socket_.async_wait(
+      asio::ip::tcp::socket::wait_read,
+      [self = shared_from_this()](const std::error_code& error) { self->OnReadable(error); });
 }
 
 void Connection::OnReadable(const std::error_code& error) {
-  if (closed_) return;
+  if (closed_)
+    return;
   if (error) {
     Close(error.message());
     return;
   }
-  if (!ReadAvailable()) return;
+  if (!ReadAvailable())
+    return;
   Flush();
-  if (closed_) return;
+  if (closed_)
+    return;
   session_->PublishBufferSizes(query_.size(), PendingOutputBytes());
   WaitReadable();
 }
@@ -104,8 +109,10 @@ bool Connection::ReadAvailable() {
       if (read > 0) {
         const std::string_view input(thread_.scratch.data(), read);
         const size_t consumed = ProcessRequests(input);
-        if (closed_) return false;
-        if (consumed < read && !session_->close_after_reply) query_.assign(input.substr(consumed));
+        if (closed_)
+          return false;
+        if (consumed < read && !session_->close_after_reply)
+          query_.assign(input.substr(consumed));
         filled = read == thread_.scratch.size();
       }
     } else {
@@ -120,7 +127,8 @@ bool Connection::ReadAvailable() {
       query_.resize(old_size + read);
       if (read > 0) {
         const size_t consumed = ProcessRequests(query_);
-        if (closed_) return false;
+        if (closed_)
+          return false;
         query_.erase(0, consumed);
         if (query_.empty() && query_.capacity() > kRetainedBufferBytesMax) {
           std::string().swap(query_);
@@ -128,7 +136,8 @@ bool Connection::ReadAvailable() {
         filled = read == want;
       }
     }
-    if (error == asio::error::would_block || error == asio::error::try_again) return true;
+    if (error == asio::error::would_block || error == asio::error::try_again)
+      return true;
     if (error) {
       Close(error == asio::error::eof ? "connection closed by client" : error.message());
       return false;
@@ -140,8 +149,10 @@ bool Connection::ReadAvailable() {
       Close("query buffer limit");
       return false;
     }
-    if (session_->close_after_reply || !OutputWithinLimits()) break;
-    if (!filled) return true;  // drained the socket
+    if (session_->close_after_reply || !OutputWithinLimits())
+      break;
+    if (!filled)
+      return true;  // drained the socket
   }
   return !closed_;
 }
@@ -154,7 +165,8 @@ size_t Connection::ProcessRequests(std::string_view input) {
   parser_.SetAuthenticated(session_->authenticated || !server_.settings().auth_required());
   while (offset < input.size() && !session_->close_after_reply) {
     const resp::RequestParser::State state = parser_.Parse(input.substr(offset));
-    if (state == resp::RequestParser::State::kIncomplete) break;
+    if (state == resp::RequestParser::State::kIncomplete)
+      break;
     if (state == resp::RequestParser::State::kProtocolError) {
       server_.stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
       WEFT_LOG_INFO("protocol error from client id={} addr={}: {}", session_->id(),
@@ -164,10 +176,12 @@ size_t Connection::ProcessRequests(std::string_view input) {
       return input.size();
     }
     offset += parser_.consumed();
-    if (parser_.args().empty()) continue;
+    if (parser_.args().empty())
+      continue;
     commands_.Execute(server_, *session_, reply, parser_.args());
     // A command may change the protocol (HELLO) or the output may have grown past the limit.
-    if (!OutputWithinLimits()) return input.size();
+    if (!OutputWithinLimits())
+      return input.size();
   }
   return offset;
 }
@@ -178,12 +192,14 @@ bool Connection::OutputWithinLimits() {
   bool over = limit.hard_bytes > 0 && static_cast<int64_t>(pending) > limit.hard_bytes;
   if (!over && limit.soft_bytes > 0 && static_cast<int64_t>(pending) > limit.soft_bytes) {
     const int64_t now_ms = server_.clock().NowUnixMs();
-    if (over_soft_limit_since_ms_ == 0) over_soft_limit_since_ms_ = now_ms;
+    if (over_soft_limit_since_ms_ == 0)
+      over_soft_limit_since_ms_ = now_ms;
     over = now_ms - over_soft_limit_since_ms_ > limit.soft_seconds * 1000;
   } else if (!over) {
     over_soft_limit_since_ms_ = 0;
   }
-  if (!over) return true;
+  if (!over)
+    return true;
   WEFT_LOG_WARN(
       "closing client id={} addr={}: output buffer of {} bytes passed "
       "client-output-buffer-limit",
@@ -196,7 +212,8 @@ bool Connection::OutputWithinLimits() {
 }
 
 void Connection::Flush() {
-  if (closed_) return;
+  if (closed_)
+    return;
   if (!writing_ && !output_.empty()) {
     std::error_code error;
     const size_t written = socket_.write_some(asio::buffer(output_), error);
@@ -207,7 +224,8 @@ void Connection::Flush() {
     server_.stats().net_output_bytes.fetch_add(written, std::memory_order_relaxed);
     if (written == output_.size()) {
       output_.clear();
-      if (output_.capacity() > kRetainedBufferBytesMax) std::string().swap(output_);
+      if (output_.capacity() > kRetainedBufferBytesMax)
+        std::string().swap(output_);
     } else {
       // The kernel's send buffer is full: hand the rest to an asynchronous write and keep
       // accumulating new replies in output_.
@@ -222,11 +240,13 @@ void Connection::Flush() {
           });
     }
   }
-  if (session_->close_after_reply && !writing_) Close("closed after reply");
+  if (session_->close_after_reply && !writing_)
+    Close("closed after reply");
 }
 
 void Connection::OnWritten(const std::error_code& error, size_t bytes) {
-  if (closed_) return;
+  if (closed_)
+    return;
   if (error) {
     Close(error.message());
     return;
@@ -244,7 +264,8 @@ void Connection::OnWritten(const std::error_code& error, size_t bytes) {
   writing_ = false;
   sent_offset_ = 0;
   sending_.clear();
-  if (sending_.capacity() > kRetainedBufferBytesMax) std::string().swap(sending_);
+  if (sending_.capacity() > kRetainedBufferBytesMax)
+    std::string().swap(sending_);
   session_->PublishBufferSizes(query_.size(), PendingOutputBytes());
   Flush();
 }

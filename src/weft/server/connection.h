@@ -16,7 +16,6 @@
 // one thread), except Session::RequestClose, which posts Close() to that thread.
 #pragma once
 
-#include <asio.hpp>
 #include <memory>
 #include <string>
 
@@ -24,6 +23,8 @@
 #include "weft/server/command_table.h"
 #include "weft/server/server_state.h"
 #include "weft/server/session.h"
+
+#include <asio.hpp>
 
 namespace weft::server {
 

@@ -6,8 +6,9 @@
 #include <fstream>
 
 #include "weft/base/strings.h"
-#include <fmt/format.h>
 #include "weft/server/version.h"
+
+#include <fmt/format.h>
 
 // jemalloc's control entry point, present only when weftd is linked with jemalloc (sanitizer
 // builds are not): a weak reference tells INFO which allocator runs.
@@ -19,7 +20,8 @@ size_t ReadResidentBytes() {
   std::ifstream statm("/proc/self/statm");
   size_t total_pages = 0;
   size_t resident_pages = 0;
-  if (!(statm >> total_pages >> resident_pages)) return 0;
+  if (!(statm >> total_pages >> resident_pages))
+    return 0;
   return resident_pages * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
@@ -32,29 +34,28 @@ std::string HumanBytes(double bytes) {
     bytes /= 1024;
     ++unit;
   }
-  if (unit == 0) return StrCat(static_cast<int64_t>(bytes), "B");
+  if (unit == 0)
+    return StrCat(static_cast<int64_t>(bytes), "B");
   return fmt::format("{:.2f}{}", bytes, units[unit]);
 }
 
 void ServerSection(ServerState& server, std::string* out) {
   const int64_t uptime_s = (server.clock().NowUnixMs() - server.started_unix_ms()) / 1000;
   StrAppend(out, "# Server\r\n", "redis_version:", kRedisCompatibleVersion, "\r\n",
-                  "weft_version:", kWeftVersion, "\r\n", "redis_mode:standalone\r\n",
-                  "os:Linux\r\n", "arch_bits:64\r\n", "multiplexing_api:epoll\r\n",
-                  "process_id:", getpid(), "\r\n", "run_id:",
-                  fmt::format("{:016x}", server.member_id()), "\r\n",
-                  "tcp_port:", server.port(), "\r\n", "server_time_usec:",
-                  server.clock().NowUnixMs() * 1000, "\r\n", "uptime_in_seconds:", uptime_s,
-                  "\r\n", "uptime_in_days:", uptime_s / 86400, "\r\n",
-                  "hz:", server.settings().hz(), "\r\n", "io_threads_active:",
-                  server.config().io_threads, "\r\n", "member_name:", server.config().name,
-                  "\r\n", "executable:weftd\r\n", "\r\n");
+            "weft_version:", kWeftVersion, "\r\n", "redis_mode:standalone\r\n", "os:Linux\r\n",
+            "arch_bits:64\r\n", "multiplexing_api:epoll\r\n", "process_id:", getpid(), "\r\n",
+            "run_id:", fmt::format("{:016x}", server.member_id()), "\r\n",
+            "tcp_port:", server.port(), "\r\n",
+            "server_time_usec:", server.clock().NowUnixMs() * 1000, "\r\n",
+            "uptime_in_seconds:", uptime_s, "\r\n", "uptime_in_days:", uptime_s / 86400, "\r\n",
+            "hz:", server.settings().hz(), "\r\n", "io_threads_active:", server.config().io_threads,
+            "\r\n", "member_name:", server.config().name, "\r\n", "executable:weftd\r\n", "\r\n");
 }
 
 void ClientsSection(ServerState& server, std::string* out) {
   StrAppend(out, "# Clients\r\n", "connected_clients:", server.clients().Count(), "\r\n",
-                  "maxclients:", server.settings().maxclients(), "\r\n",
-                  "blocked_clients:0\r\n", "tracking_clients:0\r\n", "\r\n");
+            "maxclients:", server.settings().maxclients(), "\r\n", "blocked_clients:0\r\n",
+            "tracking_clients:0\r\n", "\r\n");
 }
 
 void MemorySection(ServerState& server, std::string* out) {
@@ -63,13 +64,12 @@ void MemorySection(ServerState& server, std::string* out) {
     used += server.database(i).store().MemoryBytes();
   }
   const size_t rss = ReadResidentBytes();
-  StrAppend(out, "# Memory\r\n", "used_memory:", used, "\r\n",
-                  "used_memory_human:", HumanBytes(static_cast<double>(used)), "\r\n",
-                  "used_memory_rss:", rss, "\r\n",
-                  "used_memory_rss_human:", HumanBytes(static_cast<double>(rss)), "\r\n",
-                  "used_memory_dataset:", used, "\r\n", "maxmemory:0\r\n",
-                  "maxmemory_policy:noeviction\r\n", "mem_allocator:",
-                  mallctl != nullptr ? "jemalloc" : "libc", "\r\n", "\r\n");
+  StrAppend(
+      out, "# Memory\r\n", "used_memory:", used, "\r\n",
+      "used_memory_human:", HumanBytes(static_cast<double>(used)), "\r\n", "used_memory_rss:", rss,
+      "\r\n", "used_memory_rss_human:", HumanBytes(static_cast<double>(rss)), "\r\n",
+      "used_memory_dataset:", used, "\r\n", "maxmemory:0\r\n", "maxmemory_policy:noeviction\r\n",
+      "mem_allocator:", mallctl != nullptr ? "jemalloc" : "libc", "\r\n", "\r\n");
 }
 
 void StatsSection(ServerState& server, std::string* out) {
@@ -86,13 +86,11 @@ void StatsSection(ServerState& server, std::string* out) {
       "total_commands_processed:", load(stats.commands_processed), "\r\n",
       "total_net_input_bytes:", load(stats.net_input_bytes), "\r\n",
       "total_net_output_bytes:", load(stats.net_output_bytes), "\r\n",
-      "rejected_connections:", load(stats.connections_rejected), "\r\n",
-      "expired_keys:", expired, "\r\n", "evicted_keys:0\r\n",
-      "keyspace_hits:", load(stats.keyspace_hits), "\r\n",
+      "rejected_connections:", load(stats.connections_rejected), "\r\n", "expired_keys:", expired,
+      "\r\n", "evicted_keys:0\r\n", "keyspace_hits:", load(stats.keyspace_hits), "\r\n",
       "keyspace_misses:", load(stats.keyspace_misses), "\r\n",
-      "client_output_buffer_limit_disconnections:", load(stats.output_limit_disconnections),
-      "\r\n", "total_error_replies:0\r\n", "protocol_errors:", load(stats.protocol_errors),
-      "\r\n", "\r\n");
+      "client_output_buffer_limit_disconnections:", load(stats.output_limit_disconnections), "\r\n",
+      "total_error_replies:0\r\n", "protocol_errors:", load(stats.protocol_errors), "\r\n", "\r\n");
 }
 
 void ReplicationSection(ServerState& server, std::string* out) {
@@ -101,9 +99,8 @@ void ReplicationSection(ServerState& server, std::string* out) {
     const RegionConfig& region = server.database(i).region();
     // The join machinery fills phase/provider/entries/bytes once members replicate; a single
     // member's regions are ACTIVE from the start.
-    StrAppend(out, "region", i, ":name=", region.name,
-                    ",mode=", region.sync ? "sync" : "async",
-                    ",state=ACTIVE,phase=none,provider=none,entries=0,bytes=0\r\n");
+    StrAppend(out, "region", i, ":name=", region.name, ",mode=", region.sync ? "sync" : "async",
+              ",state=ACTIVE,phase=none,provider=none,entries=0,bytes=0\r\n");
   }
   StrAppend(out, "\r\n");
 }
@@ -113,9 +110,10 @@ void KeyspaceSection(ServerState& server, std::string* out) {
   for (size_t i = 0; i < server.database_count(); ++i) {
     storage::Store& store = server.database(i).store();
     const size_t keys = store.KeyCount();
-    if (keys == 0) continue;
+    if (keys == 0)
+      continue;
     StrAppend(out, "db", i, ":keys=", keys, ",expires=", store.VolatileKeyCount(),
-                    ",avg_ttl=0\r\n");
+              ",avg_ttl=0\r\n");
   }
   StrAppend(out, "\r\n");
 }
@@ -128,12 +126,12 @@ std::string RenderInfo(ServerState& server, std::span<const std::string_view> se
     void (*render)(ServerState&, std::string*);
   };
   static constexpr Section kSections[] = {
-      {"server", ServerSection},           {"clients", ClientsSection},
-      {"memory", MemorySection},           {"stats", StatsSection},
-      {"replication", ReplicationSection}, {"keyspace", KeyspaceSection},
+      {"server", ServerSection}, {"clients", ClientsSection},         {"memory", MemorySection},
+      {"stats", StatsSection},   {"replication", ReplicationSection}, {"keyspace", KeyspaceSection},
   };
   auto wanted = [&](std::string_view name) {
-    if (sections.empty()) return true;
+    if (sections.empty())
+      return true;
     for (std::string_view requested : sections) {
       const std::string lower = AsciiLower(requested);
       if (lower == name || lower == "all" || lower == "everything" || lower == "default") {
@@ -144,10 +142,12 @@ std::string RenderInfo(ServerState& server, std::span<const std::string_view> se
   };
   std::string out;
   for (const Section& section : kSections) {
-    if (wanted(section.name)) section.render(server, &out);
+    if (wanted(section.name))
+      section.render(server, &out);
   }
   // Redis ends the text without the trailing blank line.
-  while (out.ends_with("\r\n\r\n")) out.resize(out.size() - 2);
+  while (out.ends_with("\r\n\r\n"))
+    out.resize(out.size() - 2);
   return out;
 }
 

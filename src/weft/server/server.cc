@@ -1,9 +1,9 @@
 #include "weft/server/server.h"
 
-#include <sys/resource.h>
-
-#include "weft/base/strings.h"
 #include "weft/base/logging.h"
+#include "weft/base/strings.h"
+
+#include <sys/resource.h>
 
 namespace weft::server {
 namespace {
@@ -16,9 +16,11 @@ constexpr rlim_t kReservedDescriptors = 32;
 
 void RaiseDescriptorLimit(int64_t maxclients) {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return;
   const rlim_t wanted = static_cast<rlim_t>(maxclients) + kReservedDescriptors;
-  if (limit.rlim_cur >= wanted) return;
+  if (limit.rlim_cur >= wanted)
+    return;
   limit.rlim_cur = std::min(wanted, limit.rlim_max);
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < wanted) {
     WEFT_LOG_WARN("open-file limit is {}: fewer than maxclients={} clients can connect",
@@ -31,7 +33,8 @@ void RaiseDescriptorLimit(int64_t maxclients) {
 Server::Server(ServerState& state, const CommandTable& commands)
     : state_(state), commands_(commands) {
   const int count = std::max(1, state_.config().io_threads);
-  for (int i = 0; i < count; ++i) threads_.push_back(std::make_unique<IoThreadContext>(kScratchBytes));
+  for (int i = 0; i < count; ++i)
+    threads_.push_back(std::make_unique<IoThreadContext>(kScratchBytes));
 }
 
 Server::~Server() {
@@ -51,12 +54,15 @@ Status Server::Start() {
   const asio::ip::tcp::endpoint endpoint(address, static_cast<uint16_t>(state_.config().port));
   acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(listener_context);
   acceptor_->open(endpoint.protocol(), error);
-  if (!error) acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
-  if (!error) acceptor_->bind(endpoint, error);
-  if (!error) acceptor_->listen(511, error);  // Redis's default tcp-backlog
+  if (!error)
+    acceptor_->set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
+  if (!error)
+    acceptor_->bind(endpoint, error);
+  if (!error)
+    acceptor_->listen(511, error);  // Redis's default tcp-backlog
   if (error) {
     return absl::UnavailableError(StrCat("cannot listen on ", state_.config().bind, ":",
-                                               state_.config().port, ": ", error.message()));
+                                         state_.config().port, ": ", error.message()));
   }
   state_.set_port(acceptor_->local_endpoint().port());
   state_.settings().SetFixed("port", std::to_string(state_.port()));
@@ -71,8 +77,8 @@ Status Server::Start() {
       context->run();
     });
   }
-  WEFT_LOG_INFO("weftd listening on {}:{} with {} I/O threads", state_.config().bind,
-                state_.port(), threads_.size());
+  WEFT_LOG_INFO("weftd listening on {}:{} with {} I/O threads", state_.config().bind, state_.port(),
+                threads_.size());
   return absl::OkStatus();
 }
 
@@ -80,8 +86,9 @@ void Server::Accept() {
   IoThreadContext& target = *threads_[next_thread_];
   next_thread_ = (next_thread_ + 1) % threads_.size();
   acceptor_->async_accept(target.io_context, [this, &target](const std::error_code& error,
-                                                              asio::ip::tcp::socket socket) {
-    if (stopping_.load()) return;
+                                                             asio::ip::tcp::socket socket) {
+    if (stopping_.load())
+      return;
     if (error) {
       // Out of descriptors or a connection reset before accept: log and keep accepting.
       WEFT_LOG_WARN("accept failed: {}", error.message());
@@ -105,24 +112,30 @@ void Server::Accept() {
 }
 
 void Server::ScheduleTick() {
-  tick_timer_->expires_after(std::chrono::milliseconds(1000 / std::max<int64_t>(1, state_.settings().hz())));
+  tick_timer_->expires_after(
+      std::chrono::milliseconds(1000 / std::max<int64_t>(1, state_.settings().hz())));
   tick_timer_->async_wait([this](const std::error_code& error) {
-    if (error || stopping_.load()) return;
+    if (error || stopping_.load())
+      return;
     state_.Tick();
     ScheduleTick();
   });
 }
 
 void Server::Stop() {
-  if (stopping_.exchange(true)) return;
+  if (stopping_.exchange(true))
+    return;
   WEFT_LOG_INFO("weftd stopping");
   // Close the listener and every client on their own threads, then let the threads run out.
   asio::post(threads_[0]->io_context, [this] {
     std::error_code ignored;
-    if (acceptor_) acceptor_->close(ignored);
-    if (tick_timer_) tick_timer_->cancel();
+    if (acceptor_)
+      acceptor_->close(ignored);
+    if (tick_timer_)
+      tick_timer_->cancel();
   });
-  for (const auto& session : state_.clients().Snapshot()) session->RequestClose();
+  for (const auto& session : state_.clients().Snapshot())
+    session->RequestClose();
   for (auto& thread : threads_) {
     asio::post(thread->io_context, [context = &thread->io_context] { context->stop(); });
   }
@@ -130,7 +143,8 @@ void Server::Stop() {
 
 void Server::Wait() {
   for (std::thread& worker : workers_) {
-    if (worker.joinable()) worker.join();
+    if (worker.joinable())
+      worker.join();
   }
   workers_.clear();
 }

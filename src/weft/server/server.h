@@ -9,7 +9,6 @@
 // also safe from a signal handler's posted handler or a command (via ServerState's hook).
 #pragma once
 
-#include <asio.hpp>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -19,6 +18,8 @@
 #include "weft/server/command_table.h"
 #include "weft/server/connection.h"
 #include "weft/server/server_state.h"
+
+#include <asio.hpp>
 
 namespace weft::server {
 

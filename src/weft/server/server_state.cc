@@ -7,10 +7,7 @@ Database::Database(const RegionConfig& region, const storage::StoreOptions& opti
     : region_(region), store_(options, clock), versions_(clock, origin) {}
 
 ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id)
-    : config_(config),
-      clock_(clock),
-      member_id_(member_id),
-      started_unix_ms_(clock.NowUnixMs()) {
+    : config_(config), clock_(clock), member_id_(member_id), started_unix_ms_(clock.NowUnixMs()) {
   storage::StoreOptions options;
   options.shard_count = config.shard_count;
   for (const RegionConfig& region : config.regions) {
@@ -26,11 +23,13 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
 }
 
 void ServerState::Tick() {
-  if (!settings_.active_expire_enabled()) return;
+  if (!settings_.active_expire_enabled())
+    return;
   // Redis examines 20 keys per loop and repeats while >25% were expired; a fixed budget per
   // tick keeps the cost per tick bounded and predictable instead.
   constexpr size_t kKeysPerTickMax = 2000;
-  for (auto& database : databases_) database->store().ActiveExpireCycle(kKeysPerTickMax);
+  for (auto& database : databases_)
+    database->store().ActiveExpireCycle(kKeysPerTickMax);
 }
 
 }  // namespace weft::server

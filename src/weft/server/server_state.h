@@ -75,7 +75,8 @@ class ServerState {
   // SHUTDOWN asks the server to stop; the network layer installs the hook.
   void set_shutdown_hook(std::function<void()> hook) { shutdown_hook_ = std::move(hook); }
   void RequestShutdown() {
-    if (shutdown_hook_) shutdown_hook_();
+    if (shutdown_hook_)
+      shutdown_hook_();
   }
 
   // Runs bounded active expiry on every region; called from the server's tick.

@@ -34,7 +34,8 @@ void Session::RequestClose() {
     std::lock_guard lock(mutex_);
     closer = closer_;
   }
-  if (closer) closer();
+  if (closer)
+    closer();
 }
 
 }  // namespace weft::server

@@ -8,14 +8,14 @@
 #include <random>
 #include <thread>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-
 #include "weft/base/clock.h"
 #include "weft/base/logging.h"
 #include "weft/server/command_table.h"
 #include "weft/server/config.h"
 #include "weft/server/server.h"
 #include "weft/server/server_state.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace {
 
@@ -27,7 +27,8 @@ void ConfigureLogging(const std::string& level) {
 }
 
 uint64_t DrawSeed(uint64_t configured) {
-  if (configured != 0) return configured;
+  if (configured != 0)
+    return configured;
   std::random_device device;
   return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
   std::thread signal_waiter([&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    if (signal_number != 0) WEFT_LOG_INFO("received signal {}", signal_number);
+    if (signal_number != 0)
+      WEFT_LOG_INFO("received signal {}", signal_number);
     server.Stop();
   });
   server.Wait();
