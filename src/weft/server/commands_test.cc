@@ -213,5 +213,21 @@ TEST_F(CommandsTest, DigestChangesWithContents) {
   EXPECT_NE(Run({"WEFT.DIGEST"}), first);
 }
 
+TEST_F(CommandsTest, TickClosesClientsIdleLongerThanTimeout) {
+  auto idle = std::make_shared<Session>(2, "127.0.0.1:3", "127.0.0.1:2", 6, clock_.NowUnixMs());
+  bool closed = false;
+  idle->set_closer([&closed] { closed = true; });
+  state_.clients().Add(idle);
+  state_.Tick();
+  EXPECT_FALSE(closed);  // timeout 0: never
+  ASSERT_TRUE(state_.settings().Set("timeout", "2").ok());
+  clock_.AdvanceMs(2000);
+  state_.Tick();
+  EXPECT_FALSE(closed);
+  clock_.AdvanceMs(1);
+  state_.Tick();
+  EXPECT_TRUE(closed);
+}
+
 }  // namespace
 }  // namespace weft::server

@@ -22,7 +22,17 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
   settings_.SetFixed("databases", std::to_string(config.regions.size()));
 }
 
+void ServerState::CloseIdleClients() {
+  const int64_t timeout_s = settings_.idle_timeout_seconds();
+  if (timeout_s <= 0) return;
+  const int64_t now_ms = clock_.NowUnixMs();
+  for (const auto& session : clients_.Snapshot()) {
+    if (now_ms - session->last_interaction_unix_ms() > timeout_s * 1000) session->RequestClose();
+  }
+}
+
 void ServerState::Tick() {
+  CloseIdleClients();
   if (!settings_.active_expire_enabled())
     return;
   // Redis examines 20 keys per loop and repeats while >25% were expired; a fixed budget per

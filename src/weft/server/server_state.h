@@ -79,10 +79,13 @@ class ServerState {
       shutdown_hook_();
   }
 
-  // Runs bounded active expiry on every region; called from the server's tick.
+  // Runs bounded active expiry on every region and closes clients idle longer than the
+  // `timeout` setting; called from the server's tick.
   void Tick();
 
  private:
+  void CloseIdleClients();
+
   const ServerConfig config_;
   const Clock& clock_;
   const uint64_t member_id_;
