@@ -305,6 +305,32 @@ void Persist(CommandContext& context) {
   });
 }
 
+// RANDOMKEY: starts a scan at a random cursor (a random shard and bucket position, see
+// Store::Scan) and returns a random key among the first batch that has any, wrapping around once.
+void RandomKey(CommandContext& context) {
+  storage::Store& store = context.database().store();
+  std::vector<std::string> candidates;
+  if (store.KeyCount() > 0) {
+    uint64_t cursor = context.server.NextRandom();
+    bool wrapped = false;
+    // Two passes over the cursor space at most: one from the random start, one from zero.
+    for (size_t calls = 0; candidates.empty() && calls < 4 * store.shard_count() + 16; ++calls) {
+      cursor = store.Scan(cursor, 16, false,
+                          [&](const EntryView& entry) { candidates.emplace_back(entry.key); });
+      if (cursor == 0) {
+        if (wrapped)
+          break;
+        wrapped = true;
+      }
+    }
+  }
+  if (candidates.empty()) {
+    context.reply.Null();
+    return;
+  }
+  context.reply.Bulk(candidates[context.server.NextRandom() % candidates.size()]);
+}
+
 using enum CommandFlag;
 
 }  // namespace
@@ -332,6 +358,7 @@ void AddKeyspaceCommands(std::vector<CommandSpec>* specs) {
                                   {"expiretime", 2, read, 1, 1, 1, ExpireTime},
                                   {"pexpiretime", 2, read, 1, 1, 1, PExpireTime},
                                   {"persist", 2, write_fast, 1, 1, 1, Persist},
+                                  {"randomkey", 1, Flags(kReadOnly), 0, 0, 0, RandomKey},
                               });
 }
 

@@ -213,6 +213,20 @@ TEST_F(CommandsTest, DigestChangesWithContents) {
   EXPECT_NE(Run({"WEFT.DIGEST"}), first);
 }
 
+TEST_F(CommandsTest, RandomKeyReturnsExistingKeys) {
+  EXPECT_EQ(Run({"RANDOMKEY"}), "$-1\r\n");
+  Run({"SET", "only", "v"});
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(Run({"RANDOMKEY"}), "$4\r\nonly\r\n");
+  Run({"SET", "other", "v"});
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i)
+    seen.insert(Run({"RANDOMKEY"}));
+  EXPECT_EQ(seen.size(), 2u);
+  Run({"DEL", "only", "other"});
+  EXPECT_EQ(Run({"RANDOMKEY"}), "$-1\r\n");
+}
+
 TEST_F(CommandsTest, TickClosesClientsIdleLongerThanTimeout) {
   auto idle = std::make_shared<Session>(2, "127.0.0.1:3", "127.0.0.1:2", 6, clock_.NowUnixMs());
   bool closed = false;

@@ -6,8 +6,13 @@ Database::Database(const RegionConfig& region, const storage::StoreOptions& opti
                    const Clock& clock, uint64_t origin)
     : region_(region), store_(options, clock), versions_(clock, origin) {}
 
-ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id)
-    : config_(config), clock_(clock), member_id_(member_id), started_unix_ms_(clock.NowUnixMs()) {
+ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id,
+                         uint64_t seed)
+    : config_(config),
+      clock_(clock),
+      member_id_(member_id),
+      started_unix_ms_(clock.NowUnixMs()),
+      random_(seed) {
   storage::StoreOptions options;
   options.shard_count = config.shard_count;
   for (const RegionConfig& region : config.regions) {
@@ -22,12 +27,19 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
   settings_.SetFixed("databases", std::to_string(config.regions.size()));
 }
 
+uint64_t ServerState::NextRandom() {
+  std::lock_guard lock(random_mutex_);
+  return random_.Next();
+}
+
 void ServerState::CloseIdleClients() {
   const int64_t timeout_s = settings_.idle_timeout_seconds();
-  if (timeout_s <= 0) return;
+  if (timeout_s <= 0)
+    return;
   const int64_t now_ms = clock_.NowUnixMs();
   for (const auto& session : clients_.Snapshot()) {
-    if (now_ms - session->last_interaction_unix_ms() > timeout_s * 1000) session->RequestClose();
+    if (now_ms - session->last_interaction_unix_ms() > timeout_s * 1000)
+      session->RequestClose();
   }
 }
 

@@ -12,10 +12,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+
 #include "weft/base/clock.h"
+#include "weft/base/random.h"
 #include "weft/server/client_registry.h"
 #include "weft/server/config.h"
 #include "weft/storage/store.h"
@@ -54,7 +58,9 @@ struct ServerStats {
 
 class ServerState {
  public:
-  ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id);
+  // `seed` feeds the member's Random (RANDOMKEY); weftd logs it so a run can be replayed.
+  ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id,
+              uint64_t seed = 1);
 
   const ServerConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
@@ -79,6 +85,9 @@ class ServerState {
       shutdown_hook_();
   }
 
+  // A uniformly drawn number from the member's seeded generator.
+  uint64_t NextRandom();
+
   // Runs bounded active expiry on every region and closes clients idle longer than the
   // `timeout` setting; called from the server's tick.
   void Tick();
@@ -96,6 +105,8 @@ class ServerState {
   ClientRegistry clients_;
   std::atomic<int> port_{0};
   std::function<void()> shutdown_hook_;
+  std::mutex random_mutex_;
+  Random random_ ABSL_GUARDED_BY(random_mutex_);
 };
 
 }  // namespace weft::server

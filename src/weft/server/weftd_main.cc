@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   WEFT_LOG_INFO("weftd starting: seed={} member_id={:016x}", seed, member_id);
 
   weft::SystemClock clock;
-  weft::server::ServerState state(*config, clock, member_id);
+  weft::server::ServerState state(*config, clock, member_id, seed);
   weft::server::Server server(state, weft::server::GlobalCommandTable());
   if (weft::Status status = server.Start(); !status.ok()) {
     WEFT_LOG_ERROR("{}", status.ToString());
