@@ -39,6 +39,21 @@ void Get(CommandContext& context) {
   });
 }
 
+// Resolves an optional expiry argument into *expire_at_unix_ms (left 0 without one). On a bad
+// argument replies with Redis's error for `command` and returns false.
+bool ResolveOptionalExpire(CommandContext& context, const std::optional<ExpireArgument>& expire,
+                           std::string_view command, int64_t* expire_at_unix_ms) {
+  if (!expire)
+    return true;
+  ExpireResult result = ResolveExpire(*expire, context.now_unix_ms(), command);
+  if (!result.error.empty()) {
+    context.reply.Error(result.error);
+    return false;
+  }
+  *expire_at_unix_ms = result.expire_at_unix_ms;
+  return true;
+}
+
 // SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
 void Set(CommandContext& context) {
   bool nx = false;
@@ -65,14 +80,8 @@ void Set(CommandContext& context) {
     }
   }
   int64_t expire_at_unix_ms = 0;
-  if (expire) {
-    const ExpireResult result = ResolveExpire(*expire, context.now_unix_ms(), "set");
-    if (!result.error.empty()) {
-      context.reply.Error(result.error);
-      return;
-    }
-    expire_at_unix_ms = result.expire_at_unix_ms;
-  }
+  if (!ResolveOptionalExpire(context, expire, "set", &expire_at_unix_ms))
+    return;
   Database& database = context.database();
   const std::string_view key = context.args[1];
   database.store().WithKey(key, [&](LockedKeys& keys) {
@@ -114,16 +123,13 @@ void SetNx(CommandContext& context) {
 
 // SETEX / PSETEX key ttl value: `unit` tells how to read ttl.
 void SetWithTtl(CommandContext& context, ExpireUnit unit, const char* name) {
-  const ExpireResult result =
-      ResolveExpire(ExpireArgument{unit, context.args[2]}, context.now_unix_ms(), name);
-  if (!result.error.empty()) {
-    context.reply.Error(result.error);
+  int64_t expire_at_unix_ms = 0;
+  if (!ResolveOptionalExpire(context, ExpireArgument{unit, context.args[2]}, name,
+                             &expire_at_unix_ms))
     return;
-  }
   Database& database = context.database();
   database.store().WithKey(context.args[1], [&](LockedKeys& keys) {
-    keys.Set(context.args[1], context.args[3], database.versions().Next(),
-             result.expire_at_unix_ms);
+    keys.Set(context.args[1], context.args[3], database.versions().Next(), expire_at_unix_ms);
   });
   context.reply.Ok();
 }
@@ -180,14 +186,8 @@ void GetEx(CommandContext& context) {
     }
   }
   int64_t expire_at_unix_ms = 0;
-  if (expire) {
-    const ExpireResult result = ResolveExpire(*expire, context.now_unix_ms(), "getex");
-    if (!result.error.empty()) {
-      context.reply.Error(result.error);
-      return;
-    }
-    expire_at_unix_ms = result.expire_at_unix_ms;
-  }
+  if (!ResolveOptionalExpire(context, expire, "getex", &expire_at_unix_ms))
+    return;
   Database& database = context.database();
   const std::string_view key = context.args[1];
   database.store().WithKey(key, [&](LockedKeys& keys) {
