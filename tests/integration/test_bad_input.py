@@ -396,6 +396,49 @@ class ManyIdleConnectionsTest(BadInputTestCase):
             self.assert_well(b)
 
 
+class ConnectionFloodTest(BadInputTestCase):
+    """More connections than maxclients at once: exactly the excess is refused, in Redis's words."""
+
+    ALLOWED_EXTRA = 20
+    FLOOD = 30
+
+    def test_connections_over_maxclients_are_refused_exactly(self):
+        a = self.admin
+        with Bystander(self.server) as b:
+            limit = self.connected_clients() + self.ALLOWED_EXTRA
+            self.assertEqual(a.call("CONFIG", "SET", "maxclients", str(limit)), "OK")
+            self.addCleanup(a.call, "CONFIG", "SET", "maxclients", "10000")
+            flood = []
+            self.addCleanup(lambda: [s.close() for s in flood])
+            for _ in range(self.FLOOD):
+                flood.append(socket.create_connection(("127.0.0.1", self.server.port),
+                                                      timeout=10))
+            outcomes = []
+            for s in flood:
+                try:
+                    s.sendall(encode_command("PING"))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                data = b""
+                while not data.endswith(b"\r\n"):
+                    try:
+                        chunk = s.recv(100)
+                    except ConnectionResetError:
+                        chunk = b""
+                    if not chunk:
+                        break
+                    data += chunk
+                outcomes.append(data)
+            refused = [d for d in outcomes if d != b"+PONG\r\n"]
+            self.assertEqual(len(refused), self.FLOOD - self.ALLOWED_EXTRA, outcomes)
+            for d in refused:
+                self.assertEqual(d, b"-ERR max number of clients reached\r\n")
+            for s, d in zip(flood, outcomes):
+                if d != b"+PONG\r\n":
+                    self.assertEqual(harness.read_until_close(s, 5.0), (b"", True))
+            self.assert_well(b)
+
+
 class ClientThatNeverReadsTest(BadInputTestCase):
     """A client pipelines GET of a 1 MiB value and never reads: the output limit drops it."""
 
