@@ -755,10 +755,13 @@ class ServerCommandsTest(CommandTestCase):
         self.assertEqual(c.call("CLIENT", "KILL", "ID", str(victim_id)), 0)
         # By address, new form (count) and old form (+OK or error).
         victim2 = self.raw()
+        # A round trip first: a connection the server has not accepted yet is no client yet.
+        self.assertEqual(victim2.call("PING"), "PONG")
         addr = "%s:%d" % victim2.sock.getsockname()
         self.assertEqual(c.call("CLIENT", "KILL", "ADDR", addr), 1)
         self.assertEqual(harness.read_until_close(victim2.sock, 5.0), (b"", True))
         victim3 = self.raw()
+        self.assertEqual(victim3.call("PING"), "PONG")
         addr3 = "%s:%d" % victim3.sock.getsockname()
         self.assertEqual(c.call("CLIENT", "KILL", addr3), "OK")
         self.assertEqual(harness.read_until_close(victim3.sock, 5.0), (b"", True))
