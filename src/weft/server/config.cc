@@ -296,27 +296,41 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
 
 }  // namespace
 
+// The value of --config (either "--config FILE" or "--config=FILE"), or empty. Found before
+// the real parse so that the file can provide defaults that the flags then override.
+std::string FindConfigFile(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--config" && i + 1 < argc)
+      return argv[i + 1];
+    if (arg.starts_with("--config="))
+      return std::string(arg.substr(9));
+  }
+  return "";
+}
+
 StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   ServerConfig config;
+  *exit_code = 2;
+  std::string config_file = FindConfigFile(argc, argv);
+  if (!config_file.empty())
+    WEFT_RETURN_IF_ERROR(ApplyTomlFile(config_file, &config));
+
+  // Every option writes straight into `config`, over what the file set: flags win.
   CLI::App app("weftd: a member of a weft cluster (speaks the Redis protocol)", "weftd");
-  std::string config_file;
   std::vector<std::string> regions;
-  app.add_option("--config", config_file, "TOML config file; flags given here win")
-      ->check(CLI::ExistingFile);
-  auto* bind = app.add_option("--bind", config.bind, "address to listen on for clients");
-  auto* port =
-      app.add_option("--port", config.port, "client port (RESP)")->check(CLI::Range(0, 65535));
-  auto* threads = app.add_option("--io-threads", config.io_threads, "I/O threads (0 = cores)")
-                      ->check(CLI::Range(0, 256));
-  auto* name = app.add_option("--name", config.name, "member name");
-  auto* pass =
-      app.add_option("--requirepass", config.requirepass, "password clients must AUTH with");
-  auto* level = app.add_option("--loglevel", config.loglevel, "debug|info|warning|error");
-  auto* maxclients = app.add_option("--maxclients", config.maxclients, "client connection limit")
-                         ->check(CLI::Range(1, 1000000));
-  auto* shards =
-      app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
-  auto* region = app.add_option("--region", regions, "region name[:sync|async] (repeatable)");
+  app.add_option("--config", config_file, "TOML config file; flags given here win");
+  app.add_option("--bind", config.bind, "address to listen on for clients");
+  app.add_option("--port", config.port, "client port (RESP)")->check(CLI::Range(0, 65535));
+  app.add_option("--io-threads", config.io_threads, "I/O threads (0 = cores)")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--name", config.name, "member name");
+  app.add_option("--requirepass", config.requirepass, "password clients must AUTH with");
+  app.add_option("--loglevel", config.loglevel, "debug|info|warning|error");
+  app.add_option("--maxclients", config.maxclients, "client connection limit")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
+  app.add_option("--region", regions, "region name[:sync|async] (repeatable)");
   app.add_option("--seed", config.seed, "random seed (0 = from the OS)");
   try {
     app.parse(argc, argv);
@@ -325,30 +339,8 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
     *exit_code = app.exit(error, text, text);
     return absl::InvalidArgumentError(text.str());
   }
-  if (!config_file.empty()) {
-    // Re-apply the flags over the file: parse the file into a fresh config, then copy every
-    // option the command line set explicitly.
-    ServerConfig from_file;
-    WEFT_RETURN_IF_ERROR(ApplyTomlFile(config_file, &from_file));
-    if (!bind->count())
-      config.bind = from_file.bind;
-    if (!port->count())
-      config.port = from_file.port;
-    if (!threads->count())
-      config.io_threads = from_file.io_threads;
-    if (!name->count())
-      config.name = from_file.name;
-    if (!pass->count())
-      config.requirepass = from_file.requirepass;
-    if (!level->count())
-      config.loglevel = from_file.loglevel;
-    if (!maxclients->count())
-      config.maxclients = from_file.maxclients;
-    if (!shards->count())
-      config.shard_count = from_file.shard_count;
-    if (!region->count())
-      config.regions = from_file.regions;
-  }
+  if (!regions.empty())
+    config.regions.clear();
   for (const std::string& text : regions) {
     StatusOr<RegionConfig> parsed = ParseRegion(text);
     if (!parsed.ok()) {
