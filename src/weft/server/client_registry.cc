@@ -3,7 +3,7 @@
 namespace weft::server {
 
 uint64_t ClientRegistry::NextId() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   return next_id_++;
 }
 
@@ -20,23 +20,23 @@ void ClientRegistry::Release() {
 }
 
 void ClientRegistry::Add(std::shared_ptr<Session> session) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   const uint64_t id = session->id();
   sessions_.emplace(id, std::move(session));
 }
 
 void ClientRegistry::Remove(uint64_t id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   sessions_.erase(id);
 }
 
 size_t ClientRegistry::Count() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   return sessions_.size();
 }
 
 std::vector<std::shared_ptr<Session>> ClientRegistry::Snapshot() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   std::vector<std::shared_ptr<Session>> result;
   result.reserve(sessions_.size());
   for (const auto& [id, session] : sessions_)

@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 
+#include "weft/base/mutex.h"
 #include "weft/server/session.h"
 
 namespace weft::server {
@@ -43,7 +44,7 @@ class ClientRegistry {
 
  private:
   std::atomic<int64_t> admitted_{0};
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mutex_);
 };

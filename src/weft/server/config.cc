@@ -141,7 +141,7 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
        }},
       {"requirepass", [](const RuntimeSettings& s) { return s.requirepass(); },
        [](RuntimeSettings& s, std::string_view v) {
-         std::lock_guard lock(s.mutex_);
+         MutexLock lock(&s.mutex_);
          s.requirepass_ = std::string(v);
          s.auth_required_.store(!v.empty(), std::memory_order_relaxed);
          return absl::OkStatus();
@@ -155,7 +155,7 @@ const RuntimeSettings::Parameter* RuntimeSettings::Find(std::string_view name) c
 }
 
 std::string RuntimeSettings::requirepass() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   return requirepass_;
 }
 
@@ -174,7 +174,7 @@ void RuntimeSettings::Get(std::string_view pattern,
       out->emplace_back(std::string(name), Read(*Find(name)));
     }
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   for (const auto* list : {&fixed_, &accepted_}) {
     for (const auto& [name, value] : *list) {
       if (GlobMatch(pattern, name, true) && !seen(name))
@@ -187,7 +187,7 @@ Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
   const std::string lower = AsciiLower(name);
   if (const Parameter* parameter = Find(lower))
     return parameter->write(*this, value);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   for (const auto& [fixed_name, fixed_value] : fixed_) {
     if (fixed_name == lower) {
       return absl::FailedPreconditionError("can't set immutable config");
@@ -233,7 +233,7 @@ Status RuntimeSettings::Set(std::string_view name, std::string_view value) {
 }
 
 void RuntimeSettings::SetFixed(std::string name, std::string value) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   fixed_.emplace_back(std::move(name), std::move(value));
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 
+#include "weft/base/mutex.h"
 #include "weft/base/status.h"
 
 namespace weft::server {
@@ -80,7 +81,7 @@ class RuntimeSettings {
   std::atomic<bool> active_expire_{true};
   std::atomic<bool> auth_required_{false};
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::string requirepass_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::pair<std::string, std::string>> fixed_ ABSL_GUARDED_BY(mutex_);
   // CONFIG SET of parameters weft accepts for compatibility but does not act on (for example

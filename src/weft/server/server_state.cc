@@ -28,7 +28,7 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
 }
 
 uint64_t ServerState::NextRandom() {
-  std::lock_guard lock(random_mutex_);
+  MutexLock lock(&random_mutex_);
   return random_.Next();
 }
 

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 
 #include "weft/base/clock.h"
+#include "weft/base/mutex.h"
 #include "weft/base/random.h"
 #include "weft/server/client_registry.h"
 #include "weft/server/config.h"
@@ -105,7 +106,7 @@ class ServerState {
   ClientRegistry clients_;
   std::atomic<int> port_{0};
   std::function<void()> shutdown_hook_;
-  std::mutex random_mutex_;
+  Mutex random_mutex_;
   Random random_ ABSL_GUARDED_BY(random_mutex_);
 };
 

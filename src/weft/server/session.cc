@@ -14,24 +14,24 @@ Session::Session(uint64_t id, std::string peer_address, std::string local_addres
       last_interaction_unix_ms_(created_unix_ms) {}
 
 std::string Session::name() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   return name_;
 }
 
 void Session::set_name(std::string name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   name_ = std::move(name);
 }
 
 void Session::set_closer(std::function<void()> closer) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(&mutex_);
   closer_ = std::move(closer);
 }
 
 void Session::RequestClose() {
   std::function<void()> closer;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(&mutex_);
     closer = closer_;
   }
   if (closer)

@@ -17,6 +17,8 @@
 
 #include "absl/base/thread_annotations.h"
 
+#include "weft/base/mutex.h"
+
 namespace weft::server {
 
 class Session {
@@ -84,7 +86,7 @@ class Session {
   std::atomic<size_t> query_bytes_{0};
   std::atomic<size_t> output_bytes_{0};
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::string name_ ABSL_GUARDED_BY(mutex_);
   std::function<void()> closer_ ABSL_GUARDED_BY(mutex_);
 };

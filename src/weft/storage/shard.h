@@ -32,9 +32,9 @@
 #include "absl/functional/function_ref.h"
 
 #include "weft/base/clock.h"
+#include "weft/base/mutex.h"
 #include "weft/storage/dict.h"
 #include "weft/storage/entry.h"
-#include "weft/storage/mutex.h"
 #include "weft/storage/version.h"
 
 namespace weft::storage {

@@ -35,8 +35,8 @@
 
 #include "weft/base/check.h"
 #include "weft/base/clock.h"
+#include "weft/base/mutex.h"
 #include "weft/storage/entry.h"
-#include "weft/storage/mutex.h"
 #include "weft/storage/shard.h"
 #include "weft/storage/version.h"
 

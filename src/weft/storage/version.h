@@ -17,7 +17,7 @@
 #include "absl/base/thread_annotations.h"
 
 #include "weft/base/clock.h"
-#include "weft/storage/mutex.h"
+#include "weft/base/mutex.h"
 
 namespace weft::storage {
 

@@ -1,8 +1,8 @@
-// Mutex: std::mutex with Clang thread-safety annotations, for the storage layer's locks.
+// Mutex: std::mutex with Clang thread-safety annotations, for every lock in weft.
 //
 // Why not absl::Mutex: Debian's Abseil is built without ThreadSanitizer instrumentation, so
 // TSan cannot see the happens-before edges of absl::Mutex and reports every shard access as a
-// race, which would make the `tsan` preset useless for the store. std::mutex goes through
+// race, which would make the `tsan` preset useless. std::mutex goes through
 // pthread, which TSan intercepts. The annotations keep -Wthread-safety checking ABSL_GUARDED_BY
 // members as absl::Mutex would.
 //
@@ -20,7 +20,7 @@
 #include <thread>
 #endif
 
-namespace weft::storage {
+namespace weft {
 
 class ABSL_LOCKABLE Mutex {
  public:
@@ -75,4 +75,4 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex* const mutex_;
 };
 
-}  // namespace weft::storage
+}  // namespace weft
