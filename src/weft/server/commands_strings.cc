@@ -86,17 +86,13 @@ void Set(CommandContext& context) {
   const std::string_view key = context.args[1];
   database.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> old = keys.Find(key);
-    std::optional<std::string> old_value;
-    if (get && old)
-      old_value.emplace(old->value);
     const bool allowed = !(nx && old) && !(xx && !old);
-    if (allowed) {
-      const int64_t expiry = keep_ttl && old ? old->expire_at_unix_ms : expire_at_unix_ms;
-      keys.Set(key, context.args[2], database.versions().Next(), expiry);
-    }
+    // With GET the reply is the old value, whether or not the write happens. It is written
+    // before Set replaces the entry that `old` points into, so the value is copied only once,
+    // into the reply.
     if (get) {
-      if (old_value) {
-        context.reply.Bulk(*old_value);
+      if (old) {
+        context.reply.Bulk(old->value);
       } else {
         context.reply.Null();
       }
@@ -104,6 +100,10 @@ void Set(CommandContext& context) {
       context.reply.Ok();
     } else {
       context.reply.Null();
+    }
+    if (allowed) {
+      const int64_t expiry = keep_ttl && old ? old->expire_at_unix_ms : expire_at_unix_ms;
+      keys.Set(key, context.args[2], database.versions().Next(), expiry);
     }
   });
 }
