@@ -67,12 +67,14 @@ void Connection::Close(std::string_view reason) {
   closed_ = true;
   WEFT_LOG_DEBUG("client id={} addr={} closed: {}", session_->id(), session_->peer_address(),
                  reason);
-  std::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  // Forget the client before closing the socket: once the peer sees the close, CLIENT LIST
+  // and CLIENT KILL must no longer find it, and its maxclients slot must be free.
   session_->set_closer(nullptr);
   server_.clients().Remove(session_->id());
   server_.clients().Release();
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 void Connection::WaitReadable() {
