@@ -1,0 +1,366 @@
+#include "weft/membership/in_process_registry.h"
+
+#include <utility>
+
+#include "weft/base/logging.h"
+
+#include <fmt/format.h>
+
+namespace weft::membership {
+
+class InProcessRegistryHub::Watch final : public WatchHandle {
+ public:
+  Watch(InProcessRegistryHub& hub, uint64_t watch_id, std::shared_ptr<WatchTarget> target)
+      : hub_(hub), watch_id_(watch_id), target_(std::move(target)) {}
+  ~Watch() override { Cancel(); }
+
+  void Cancel() override {
+    hub_.CancelWatch(watch_id_);
+    target_->gate.Close();
+  }
+
+ private:
+  InProcessRegistryHub& hub_;
+  const uint64_t watch_id_;
+  const std::shared_ptr<WatchTarget> target_;
+};
+
+InProcessRegistryHub::InProcessRegistryHub(Dispatcher dispatch) : dispatch_(std::move(dispatch)) {
+  if (!dispatch_) {
+    notifier_ = std::thread([this] { NotifierLoop(); });
+  }
+}
+
+InProcessRegistryHub::~InProcessRegistryHub() {
+  {
+    MutexLock lock(&mutex_);
+    stopping_ = true;
+    tasks_ready_.SignalAll();
+  }
+  if (notifier_.joinable()) {
+    notifier_.join();
+  }
+}
+
+int64_t InProcessRegistryHub::revision() const {
+  MutexLock lock(&mutex_);
+  return revision_;
+}
+
+bool InProcessRegistryHub::Expire(uint64_t member_id) {
+  return RemoveMember(member_id, /*lease_lost=*/true);
+}
+
+Status InProcessRegistryHub::RegisterMember(const MemberInfo& info,
+                                            std::shared_ptr<LeaseLostListener> listener) {
+  {
+    MutexLock lock(&mutex_);
+    if (members_.contains(info.member_id)) {
+      return absl::AlreadyExistsError(
+          fmt::format("member id {} is already registered", FormatMemberId(info.member_id)));
+    }
+    members_.emplace(info.member_id, MemberRecord{info, std::move(listener)});
+    ++revision_;
+  }
+  return absl::OkStatus();
+}
+
+Status InProcessRegistryHub::RequireMember(uint64_t member_id) const {
+  if (!members_.contains(member_id)) {
+    return absl::FailedPreconditionError(
+        fmt::format("member {} is not registered (deregistered, or its lease expired)",
+                    FormatMemberId(member_id)));
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<EnterResult> InProcessRegistryHub::EnterRegion(uint64_t member_id,
+                                                        const std::string& region) {
+  EnterResult result;
+  {
+    MutexLock lock(&mutex_);
+    WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+    std::map<uint64_t, MemberState>& group = regions_[region];
+    if (group.contains(member_id)) {
+      return absl::AlreadyExistsError(
+          fmt::format("member {} is already in region {}", FormatMemberId(member_id), region));
+    }
+    bool has_active = false;
+    for (const auto& [id, state] : group) {
+      has_active = has_active || state == MemberState::kActive;
+    }
+    result.bootstrapped = !has_active;
+    group.emplace(member_id, has_active ? MemberState::kInitializing : MemberState::kActive);
+    ++revision_;
+    result.group = ViewLocked(region);
+    NotifyLocked(region);
+  }
+  Flush();
+  return result;
+}
+
+StatusOr<GroupView> InProcessRegistryHub::SetState(uint64_t member_id, const std::string& region,
+                                                   MemberState state) {
+  GroupView view;
+  {
+    MutexLock lock(&mutex_);
+    WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+    auto group = regions_.find(region);
+    if (group == regions_.end() || !group->second.contains(member_id)) {
+      return absl::FailedPreconditionError(
+          fmt::format("member {} is not in region {}", FormatMemberId(member_id), region));
+    }
+    group->second[member_id] = state;
+    ++revision_;
+    view = ViewLocked(region);
+    NotifyLocked(region);
+  }
+  Flush();
+  return view;
+}
+
+GroupView InProcessRegistryHub::ReadGroup(const std::string& region) const {
+  MutexLock lock(&mutex_);
+  return ViewLocked(region);
+}
+
+Status InProcessRegistryHub::LeaveRegion(uint64_t member_id, const std::string& region) {
+  {
+    MutexLock lock(&mutex_);
+    WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+    auto group = regions_.find(region);
+    if (group == regions_.end() || group->second.erase(member_id) == 0) {
+      return absl::OkStatus();
+    }
+    if (group->second.empty()) {
+      regions_.erase(group);
+    }
+    ++revision_;
+    NotifyLocked(region);
+  }
+  Flush();
+  return absl::OkStatus();
+}
+
+bool InProcessRegistryHub::RemoveMember(uint64_t member_id, bool lease_lost) {
+  {
+    MutexLock lock(&mutex_);
+    auto member = members_.find(member_id);
+    if (member == members_.end()) {
+      return false;
+    }
+    // Like a lease revocation in etcd: every key of the member goes in one revision.
+    ++revision_;
+    std::vector<std::string> changed;
+    for (auto it = regions_.begin(); it != regions_.end();) {
+      if (it->second.erase(member_id) == 0) {
+        ++it;
+        continue;
+      }
+      changed.push_back(it->first);
+      it = it->second.empty() ? regions_.erase(it) : std::next(it);
+    }
+    for (const std::string& region : changed) {
+      NotifyLocked(region);
+    }
+    if (lease_lost) {
+      WEFT_LOG_WARN("in-process registry: the lease of member {} ({}) expired",
+                    FormatMemberId(member_id), member->second.info.name);
+      tasks_.push_back([listener = member->second.listener] {
+        listener->gate.Run([&listener] {
+          std::function<void()> callback;
+          {
+            MutexLock lock(&listener->mutex);
+            callback = listener->callback;
+          }
+          if (callback) {
+            callback();
+          }
+        });
+      });
+      tasks_ready_.SignalAll();
+    }
+    members_.erase(member);
+  }
+  Flush();
+  return true;
+}
+
+std::unique_ptr<WatchHandle> InProcessRegistryHub::AddWatch(
+    const std::string& region, std::function<void(const GroupView&)> on_change) {
+  auto target = std::make_shared<WatchTarget>();
+  target->region = region;
+  target->on_change = std::move(on_change);
+  uint64_t watch_id = 0;
+  {
+    MutexLock lock(&mutex_);
+    watch_id = next_watch_id_++;
+    watches_.emplace(watch_id, target);
+    tasks_.push_back([target, view = ViewLocked(region)] {
+      target->gate.Run([&] { target->on_change(view); });
+    });
+    tasks_ready_.SignalAll();
+  }
+  Flush();
+  return std::make_unique<Watch>(*this, watch_id, std::move(target));
+}
+
+void InProcessRegistryHub::CancelWatch(uint64_t watch_id) {
+  MutexLock lock(&mutex_);
+  watches_.erase(watch_id);
+}
+
+GroupView InProcessRegistryHub::ViewLocked(const std::string& region) const {
+  GroupView view;
+  view.region = region;
+  view.revision = revision_;
+  auto group = regions_.find(region);
+  if (group == regions_.end()) {
+    return view;
+  }
+  view.members.reserve(group->second.size());
+  for (const auto& [id, state] : group->second) {  // std::map: ascending member ids
+    view.members.push_back(GroupMember{members_.at(id).info, state});
+  }
+  return view;
+}
+
+void InProcessRegistryHub::NotifyLocked(const std::string& region) {
+  bool queued = false;
+  std::optional<GroupView> view;
+  for (const auto& entry : watches_) {
+    const std::shared_ptr<WatchTarget>& target = entry.second;
+    if (target->region != region) {
+      continue;
+    }
+    if (!view) {
+      view = ViewLocked(region);
+    }
+    tasks_.push_back(
+        [target, view = *view] { target->gate.Run([&] { target->on_change(view); }); });
+    queued = true;
+  }
+  if (queued) {
+    tasks_ready_.SignalAll();
+  }
+}
+
+void InProcessRegistryHub::Flush() {
+  if (!dispatch_) {
+    return;  // the notifier thread was signalled when the tasks were queued
+  }
+  // One caller at a time hands tasks over, in queue order; a task that changes the registry
+  // from inside the dispatcher queues more, which the same loop hands over next.
+  mutex_.Lock();
+  if (dispatching_) {
+    mutex_.Unlock();
+    return;
+  }
+  dispatching_ = true;
+  while (!tasks_.empty()) {
+    std::function<void()> task = std::move(tasks_.front());
+    tasks_.pop_front();
+    mutex_.Unlock();
+    dispatch_(std::move(task));
+    mutex_.Lock();
+  }
+  dispatching_ = false;
+  mutex_.Unlock();
+}
+
+void InProcessRegistryHub::NotifierLoop() {
+  mutex_.Lock();
+  while (true) {
+    while (tasks_.empty() && !stopping_) {
+      tasks_ready_.Wait(&mutex_);
+    }
+    if (stopping_) {
+      break;
+    }
+    std::function<void()> task = std::move(tasks_.front());
+    tasks_.pop_front();
+    mutex_.Unlock();
+    task();
+    task = nullptr;  // destroy captured views outside the lock
+    mutex_.Lock();
+  }
+  mutex_.Unlock();
+}
+
+InProcessRegistry::InProcessRegistry(InProcessRegistryHub& hub)
+    : hub_(hub), listener_(std::make_shared<InProcessRegistryHub::LeaseLostListener>()) {}
+
+InProcessRegistry::~InProcessRegistry() {
+  listener_->gate.Close();
+}
+
+StatusOr<uint64_t> InProcessRegistry::SelfId() const {
+  MutexLock lock(&mutex_);
+  if (!self_id_) {
+    return absl::FailedPreconditionError(deregistered_ ? "this member has deregistered"
+                                                       : "Register has not been called");
+  }
+  return *self_id_;
+}
+
+Status InProcessRegistry::Register(const MemberInfo& self) {
+  if (self.member_id == 0) {
+    return absl::InvalidArgumentError("member id 0 is reserved");
+  }
+  MutexLock lock(&mutex_);
+  if (self_id_ || deregistered_) {
+    return absl::FailedPreconditionError("Register may be called only once per registry");
+  }
+  WEFT_RETURN_IF_ERROR(hub_.RegisterMember(self, listener_));
+  self_id_ = self.member_id;
+  return absl::OkStatus();
+}
+
+StatusOr<EnterResult> InProcessRegistry::EnterRegion(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
+  return hub_.EnterRegion(self_id, region);
+}
+
+StatusOr<GroupView> InProcessRegistry::SetState(const std::string& region, MemberState state) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
+  return hub_.SetState(self_id, region, state);
+}
+
+StatusOr<GroupView> InProcessRegistry::ReadGroup(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  return hub_.ReadGroup(region);
+}
+
+Status InProcessRegistry::LeaveRegion(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
+  return hub_.LeaveRegion(self_id, region);
+}
+
+std::unique_ptr<WatchHandle> InProcessRegistry::Watch(
+    const std::string& region, std::function<void(const GroupView&)> on_change) {
+  if (Status valid = ValidateRegionName(region); !valid.ok()) {
+    WEFT_LOG_ERROR("in-process registry: cannot watch: {}", valid.ToString());
+    return nullptr;
+  }
+  return hub_.AddWatch(region, std::move(on_change));
+}
+
+Status InProcessRegistry::Deregister() {
+  MutexLock lock(&mutex_);
+  if (self_id_) {
+    hub_.RemoveMember(*self_id_, /*lease_lost=*/false);
+    self_id_.reset();
+  }
+  deregistered_ = true;
+  return absl::OkStatus();
+}
+
+void InProcessRegistry::SetLeaseLostCallback(std::function<void()> on_lease_lost) {
+  MutexLock lock(&listener_->mutex);
+  listener_->callback = std::move(on_lease_lost);
+}
+
+}  // namespace weft::membership

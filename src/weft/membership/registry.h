@@ -1,0 +1,176 @@
+// Registry: who is in a region's group, in which state, as of which revision (DESIGN.md §6).
+//
+// The membership layer sits between transport/ and replication/. The replication engine asks a
+// Registry to enter a region, to change this member's state in it, and to be told about every
+// change to the region's group. The Registry arbitrates the races of DESIGN.md §5/§6 through
+// atomic registry transactions:
+//   - two members entering an empty region at once: exactly one becomes its first ACTIVE member
+//     (EnterRegion's `bootstrapped`), the other joins it as INITIALIZING;
+//   - a member becoming ACTIVE while others join: SetState returns the group as of the very
+//     transaction that made it ACTIVE, so it sees every member INITIALIZING at that moment and
+//     can send them pre-images before it accepts a write;
+//   - several members joining at once: each entry is its own transaction; all of them see the
+//     same ACTIVE member(s).
+// Implementations: InProcessRegistry (members in one process: demo, tests, simulator) and
+// EtcdRegistry (etcd v3 through its JSON gateway). docs/design/membership.md describes the key
+// layout and transactions.
+//
+// Revisions: every change to the registry gets a revision, strictly increasing, shared by all
+// regions (etcd's store revision). A GroupView's revision is the revision of the transaction or
+// read it reflects; a view with a higher revision is newer. Views of one region delivered by a
+// watch carry strictly increasing revisions.
+//
+// Thread safety: every method of a Registry is safe to call from any thread, concurrently, and
+// from inside a watch callback. Watch callbacks never run while the registry holds a lock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/base/status.h"
+
+namespace weft::membership {
+
+// A member's state in one region's group.
+enum class MemberState : uint8_t {
+  kInitializing,  // joining: receives every change (with pre-images) while it gets the image
+  kActive,        // holds the whole region and serves clients
+  kLeaving,       // announced its departure; still listed until it leaves
+};
+
+// "INITIALIZING", "ACTIVE", "LEAVING" (the registry's wire spelling too).
+std::string_view MemberStateName(MemberState state);
+// The inverse of MemberStateName; nullopt for anything else.
+std::optional<MemberState> ParseMemberState(std::string_view name);
+
+// What other members need to know to reach a member.
+struct MemberInfo {
+  // Random 64-bit id chosen at process start; a new one per incarnation. Never 0.
+  uint64_t member_id = 0;
+  std::string name;            // human name
+  std::string peer_address;    // "host:port" of its peer listener
+  std::string client_address;  // "host:port" of its RESP port
+
+  friend bool operator==(const MemberInfo&, const MemberInfo&) = default;
+};
+
+struct GroupMember {
+  MemberInfo info;
+  MemberState state = MemberState::kInitializing;
+
+  friend bool operator==(const GroupMember&, const GroupMember&) = default;
+};
+
+// A region's group as of one registry revision.
+struct GroupView {
+  std::string region;
+  // The registry revision this view reflects (monotonic across the whole registry). 0 only for
+  // a default-constructed view.
+  int64_t revision = 0;
+  // Sorted by member_id, ids unique.
+  std::vector<GroupMember> members;
+
+  // The member with this id, or null. The pointer is valid while the view is unchanged.
+  const GroupMember* Find(uint64_t member_id) const;
+  bool Contains(uint64_t member_id) const { return Find(member_id) != nullptr; }
+  // Ids of the members in `state`, ascending.
+  std::vector<uint64_t> IdsInState(MemberState state) const;
+  std::vector<uint64_t> ActiveIds() const { return IdsInState(MemberState::kActive); }
+  std::vector<uint64_t> InitializingIds() const { return IdsInState(MemberState::kInitializing); }
+  bool HasActive() const;
+
+  friend bool operator==(const GroupView&, const GroupView&) = default;
+};
+
+// For logs and test failures: "region@revision[0000000000000001 ACTIVE name, ...]".
+std::string GroupViewToString(const GroupView& view);
+
+// A member id as the registry spells it: 16 lower-case hex digits.
+std::string FormatMemberId(uint64_t member_id);
+
+// Region names are non-empty, at most kRegionNameBytesMax bytes, printable ASCII without '/'
+// (a region is a key prefix in etcd, so "a/b" would sit inside region "a"). Returns
+// InvalidArgument otherwise. Every Registry method that takes a region checks it.
+inline constexpr size_t kRegionNameBytesMax = 200;
+Status ValidateRegionName(std::string_view region);
+
+struct EnterResult {
+  // True if this member became the region's first ACTIVE member (nobody else was ACTIVE).
+  bool bootstrapped = false;
+  // The group as of the entering transaction (includes this member).
+  GroupView group;
+};
+
+// A live watch. Destroying the handle (or calling Cancel) stops the watch: no callback starts
+// afterwards, and a callback running on another thread is waited for. Called from inside that
+// watch's own callback, it does not wait (the callback finishes normally).
+// REQUIRES: the handle is destroyed before the Registry (and hub) that made it.
+class WatchHandle {
+ public:
+  virtual ~WatchHandle() = default;
+  // Idempotent; the destructor calls it.
+  virtual void Cancel() = 0;
+};
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  // Makes this member known (lease-backed where the backend has leases) and binds the registry
+  // to it: later calls act as `self`. Call once, first.
+  // Errors: InvalidArgument (member_id 0), FailedPrecondition (already registered, or
+  // deregistered), AlreadyExists (another member holds this id), or a backend error.
+  virtual Status Register(const MemberInfo& self) = 0;
+
+  // Enters `region` atomically: if the region has no ACTIVE member, this member becomes its
+  // first ACTIVE member (bootstrapped = true); otherwise it is added as INITIALIZING
+  // (bootstrapped = false). Of members entering an empty region at once exactly one
+  // bootstraps; the others see it ACTIVE in their returned group. The returned group is the
+  // state right after this member's own entry, at that entry's revision.
+  // Errors: FailedPrecondition (not registered, or the lease was lost), AlreadyExists (this
+  // member is already in the region), InvalidArgument (region name), Aborted (the region kept
+  // changing under every attempt; etcd only), or a backend error (e.g. Unavailable).
+  virtual StatusOr<EnterResult> EnterRegion(const std::string& region) = 0;
+
+  // Sets this member's state in `region` and returns the group as of that change (same
+  // transaction): a member becoming ACTIVE sees every member that was INITIALIZING at that
+  // moment; any member entering later sees it ACTIVE.
+  // Errors: FailedPrecondition (not registered, lease lost, or not in the region), or a
+  // backend error. On a backend error the change may or may not have happened.
+  virtual StatusOr<GroupView> SetState(const std::string& region, MemberState state) = 0;
+
+  // The region's current group; an unknown region is an empty group (not an error). Works
+  // before Register too.
+  virtual StatusOr<GroupView> ReadGroup(const std::string& region) = 0;
+
+  // Removes this member from `region`. Leaving a region this member is not in is OK.
+  // Errors: FailedPrecondition (not registered), or a backend error.
+  virtual Status LeaveRegion(const std::string& region) = 0;
+
+  // Watches `region`'s group. on_change is called first with the group as of the watch's start,
+  // then with a fresh view after every change to the group (entries, state changes, leaves, and
+  // members vanishing through lease expiry), in revision order (strictly increasing revisions),
+  // never concurrently with itself for one watch, never while the registry holds a lock, on a
+  // registry-owned thread (or the in-process hub's dispatcher). A backend outage delays views;
+  // the watch reconnects on its own and resumes after the last delivered revision (or, if the
+  // backend compacted that history, delivers the current group). Works before Register too.
+  // Returns null only for an invalid region name (logged).
+  virtual std::unique_ptr<WatchHandle> Watch(const std::string& region,
+                                             std::function<void(const GroupView&)> on_change) = 0;
+
+  // Removes this member from every region and from the registry (graceful shutdown). The
+  // registry cannot be used for this member afterwards. Deregistering twice is OK.
+  virtual Status Deregister() = 0;
+
+  // Called once if this member's lease is lost (it could not be renewed before it expired, or
+  // the registry expired it): the member has vanished from every group and must stop acting as
+  // a member. Runs on a registry-owned thread, outside registry locks. Set before Register.
+  virtual void SetLeaseLostCallback(std::function<void()> on_lease_lost) = 0;
+};
+
+}  // namespace weft::membership
