@@ -170,7 +170,8 @@ class Registry {
   // Called once if this member's lease is lost (it could not be renewed before it expired, or
   // the registry expired it): the member has vanished from every group and must stop acting as
   // a member. Runs on a registry-owned thread, outside registry locks. Set before Register.
-  virtual void SetLeaseLostCallback(std::function<void()> on_lease_lost) = 0;
+  // The default ignores it (for test doubles whose leases never run out).
+  virtual void SetLeaseLostCallback(std::function<void()> on_lease_lost) {}
 };
 
 }  // namespace weft::membership
