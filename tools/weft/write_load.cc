@@ -66,25 +66,19 @@ Status ValidateWriteLoadConfig(const WriteLoadConfig& c) {
 // load runs; the load reads ledger() and backlog_at_end() after the thread has finished.
 class WriteLoad::Connection {
  public:
-  // `connections`: how many the load has; `start_us`: when it started.
-  Connection(WriteLoad& load, int index, int connections, int64_t start_us, HostPort member,
-             int64_t key_begin, int64_t key_end)
+  // `connections`: how many the load has.
+  Connection(WriteLoad& load, int index, int connections, HostPort member, int64_t key_begin,
+             int64_t key_end)
       : load_(load),
         config_(load.config_),
         index_(index),
+        connections_(connections),
         member_(std::move(member)),
         ledger_(index, key_begin, key_end),
         random_(load.config_.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(index)),
-        backoff_ms_(load.config_.reconnect_backoff_ms_min) {
-    open_loop_ = config_.rate_ops_per_s > 0;
-    if (open_loop_) {
-      interval_us_ = 1e6 * static_cast<double>(connections) / config_.rate_ops_per_s;
-      // Stagger the connections' schedules so their requests do not all fall due together.
-      first_due_us_ = start_us + static_cast<int64_t>(interval_us_ * index / connections);
-    }
-    deadline_us_ = start_us + config_.duration_ms * 1000;
-  }
+        backoff_ms_(load.config_.reconnect_backoff_ms_min) {}
 
+  // The thread's body: connects, waits for the load to start, runs to the end.
   void Run();
 
   const KeyLedger& ledger() const { return ledger_; }
@@ -101,6 +95,8 @@ class WriteLoad::Connection {
   };
 
   int64_t Now() const { return load_.clock_.NowMonotonicUs(); }
+  // Sets the schedule and the deadline from the load's start.
+  void Begin(int64_t start_us);
   int64_t NextDueUs() const {
     return first_due_us_ + std::llround(static_cast<double>(slots_sent_) * interval_us_);
   }
@@ -116,6 +112,8 @@ class WriteLoad::Connection {
   bool ClaimTicket();
   // Connects when the backoff allows; false if not connected (after waiting a little).
   bool Connect(int64_t now_us);
+  // One connection attempt; on failure, counts it and backs off.
+  bool TryConnect();
   void SendDue(int64_t now_us);
   void ReceiveReplies(int64_t now_us, bool sending);
   void HandleReply(const RespReply& reply, int64_t reply_us);
@@ -128,6 +126,7 @@ class WriteLoad::Connection {
   WriteLoad& load_;
   const WriteLoadConfig& config_;
   const int index_;
+  const int connections_;
   const HostPort member_;
   KeyLedger ledger_;
   Random random_;
@@ -148,10 +147,35 @@ class WriteLoad::Connection {
   int64_t next_connect_us_ = 0;
 };
 
+void WriteLoad::Connection::Begin(int64_t start_us) {
+  open_loop_ = config_.rate_ops_per_s > 0;
+  if (open_loop_) {
+    interval_us_ = 1e6 * static_cast<double>(connections_) / config_.rate_ops_per_s;
+    // Stagger the connections' schedules so their requests do not all fall due together.
+    first_due_us_ = start_us + static_cast<int64_t>(interval_us_ * index_ / connections_);
+  }
+  deadline_us_ = start_us + config_.duration_ms * 1000;
+}
+
 void WriteLoad::Connection::Run() {
   // Wake up when a request falls due, not up to 50 µs later (the default timer slack), which
   // would be measured as server latency.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  // Connect before the clock starts, so that connection setup does not count as the first
+  // requests' latency. The attempt is bounded by connect_timeout_ms.
+  RespClientOptions options;
+  options.connect_timeout_ms = config_.connect_timeout_ms;
+  options.io_timeout_ms = config_.reply_timeout_ms;
+  StatusOr<std::unique_ptr<RespClient>> first = RespClient::Connect(member_, options);
+  const int64_t start_us = load_.ConnectedWaitForStart();
+  Begin(start_us);
+  if (first.ok()) {
+    client_ = std::move(*first);
+  } else {
+    load_.recorder_->RecordConnectFailure(StatusMessage(first.status()));
+    next_connect_us_ = start_us + backoff_ms_ * 1000;
+    backoff_ms_ = std::min(backoff_ms_ * 2, config_.reconnect_backoff_ms_max);
+  }
   int64_t now_us = Now();
   while (true) {
     now_us = Now();
@@ -196,6 +220,10 @@ bool WriteLoad::Connection::Connect(int64_t now_us) {
     std::this_thread::sleep_for(std::chrono::microseconds(std::max<int64_t>(wait_us, 0)));
     return false;
   }
+  return TryConnect();
+}
+
+bool WriteLoad::Connection::TryConnect() {
   RespClientOptions options;
   options.connect_timeout_ms = config_.connect_timeout_ms;
   options.io_timeout_ms = config_.reply_timeout_ms;
@@ -359,37 +387,69 @@ WriteLoad::~WriteLoad() {
   Stop();
 }
 
+namespace {
+
+// BasicLockable over weft::Mutex for condition_variable_any. The analysis cannot follow the
+// unlock and relock inside wait, so the adapter is exempt from it.
+struct MutexAdapter {
+  Mutex* mutex;
+  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mutex->Lock(); }
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mutex->Unlock(); }
+};
+
+}  // namespace
+
 Status WriteLoad::Start() {
   WEFT_RETURN_IF_ERROR(ValidateWriteLoadConfig(config_));
   MutexLock join_lock(&join_mutex_);
+  const int connections = config_.connections_per_member * static_cast<int>(config_.members.size());
   {
     MutexLock lock(&mutex_);
-    if (started_)
+    if (start_called_)
       return absl::FailedPreconditionError("write load already started");
-    started_ = true;
-    start_us_ = clock_.NowMonotonicUs();
-    const int connections =
-        config_.connections_per_member * static_cast<int>(config_.members.size());
+    start_called_ = true;
+    connecting_ = connections;
     running_ = connections;
-    LoadRecorder::Options options;
-    options.window_us = config_.window_ms * 1000;
-    options.windows_max = static_cast<size_t>(
-        (config_.duration_ms + config_.reply_timeout_ms) / config_.window_ms + 2);
-    options.first_phase = config_.first_phase;
-    recorder_ = std::make_unique<LoadRecorder>(options, start_us_);
-    tickets_left_.store(config_.ops_max, std::memory_order_relaxed);
-    for (int i = 0; i < connections; ++i) {
-      const int64_t key_begin = config_.keys * i / connections;
-      const int64_t key_end = config_.keys * (i + 1) / connections;
-      connections_.push_back(std::make_unique<Connection>(
-          *this, i, connections, start_us_,
-          config_.members[static_cast<size_t>(i / config_.connections_per_member)], key_begin,
-          key_end));
-    }
+  }
+  tickets_left_.store(config_.ops_max, std::memory_order_relaxed);
+  for (int i = 0; i < connections; ++i) {
+    const int64_t key_begin = config_.keys * i / connections;
+    const int64_t key_end = config_.keys * (i + 1) / connections;
+    connections_.push_back(std::make_unique<Connection>(
+        *this, i, connections,
+        config_.members[static_cast<size_t>(i / config_.connections_per_member)], key_begin,
+        key_end));
   }
   for (const std::unique_ptr<Connection>& connection : connections_)
     threads_.emplace_back([raw = connection.get()] { raw->Run(); });
+
+  // Every connection has tried once (each try is bounded by connect_timeout_ms): start.
+  MutexLock lock(&mutex_);
+  while (connecting_ > 0) {
+    MutexAdapter adapter{&mutex_};
+    signal_.wait(adapter);
+  }
+  start_us_ = clock_.NowMonotonicUs();
+  LoadRecorder::Options options;
+  options.window_us = config_.window_ms * 1000;
+  options.windows_max =
+      static_cast<size_t>((config_.duration_ms + config_.reply_timeout_ms) / config_.window_ms + 2);
+  options.first_phase = config_.first_phase;
+  recorder_ = std::make_unique<LoadRecorder>(options, start_us_);
+  started_ = true;
+  signal_.notify_all();
   return absl::OkStatus();
+}
+
+int64_t WriteLoad::ConnectedWaitForStart() {
+  MutexLock lock(&mutex_);
+  --connecting_;
+  signal_.notify_all();
+  while (!started_) {
+    MutexAdapter adapter{&mutex_};
+    signal_.wait(adapter);
+  }
+  return start_us_;
 }
 
 Status WriteLoad::MarkPhase(std::string_view name) {
@@ -405,20 +465,8 @@ void WriteLoad::ConnectionFinished(int64_t now_us) {
   MutexLock lock(&mutex_);
   --running_;
   end_us_ = std::max(end_us_, now_us);
-  finished_signal_.notify_all();
+  signal_.notify_all();
 }
-
-namespace {
-
-// BasicLockable over weft::Mutex for condition_variable_any. The analysis cannot follow the
-// unlock and relock inside wait, so the adapter is exempt from it.
-struct MutexAdapter {
-  Mutex* mutex;
-  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mutex->Lock(); }
-  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mutex->Unlock(); }
-};
-
-}  // namespace
 
 bool WriteLoad::WaitFinished(int64_t timeout_ms) {
   const int64_t deadline_us = clock_.NowMonotonicUs() + timeout_ms * 1000;
@@ -428,7 +476,7 @@ bool WriteLoad::WaitFinished(int64_t timeout_ms) {
     if (left_us <= 0)
       return false;
     MutexAdapter adapter{&mutex_};
-    finished_signal_.wait_for(adapter, std::chrono::microseconds(left_us));
+    signal_.wait_for(adapter, std::chrono::microseconds(left_us));
   }
   return true;
 }

@@ -113,9 +113,10 @@ class WriteLoad {
   WriteLoad(const WriteLoad&) = delete;
   WriteLoad& operator=(const WriteLoad&) = delete;
 
-  // Validates the configuration and starts the connection threads; returns at once.
-  // Connecting happens on the threads (a member that refuses is counted and retried, not an
-  // error here). FailedPrecondition if called twice.
+  // Validates the configuration, starts the connection threads, lets each try to connect once
+  // (in parallel, each try bounded by connect_timeout_ms) and then starts the clock: phase
+  // config.first_phase, the schedule and the duration begin when Start returns. A member that
+  // refuses is counted and retried, not an error here. FailedPrecondition if called twice.
   Status Start();
 
   // Starts phase `name` now (load_recorder.h). REQUIRES: Start() succeeded.
@@ -155,13 +156,17 @@ class WriteLoad {
   class Connection;
   friend class Connection;
 
+  // Called by each connection thread after its first connection attempt; returns the load's
+  // start time once every connection has tried.
+  int64_t ConnectedWaitForStart();
   // Called by each connection thread as it ends.
   void ConnectionFinished(int64_t now_us);
   bool finished() const;
 
   const WriteLoadConfig config_;
   const Clock& clock_;
-  // Both set by Start() before any connection thread exists, read-only afterwards.
+  // connections_ is set by Start() before any connection thread exists, recorder_ before any
+  // connection thread uses it (it waits for started_); both are read-only afterwards.
   std::unique_ptr<LoadRecorder> recorder_;
   std::vector<std::unique_ptr<Connection>> connections_;
 
@@ -177,9 +182,14 @@ class WriteLoad {
   std::atomic<int64_t> replies_error_{0};
 
   mutable Mutex mutex_;
-  // Signalled when a connection finishes. condition_variable_any over weft::Mutex (base/ has
-  // no condition variable of its own yet); waited on only in WaitFinished.
-  std::condition_variable_any finished_signal_;
+  // Signalled when a connection has tried to connect, when the load starts and when a
+  // connection finishes. condition_variable_any over weft::Mutex (base/ has no condition
+  // variable of its own yet).
+  std::condition_variable_any signal_;
+  bool start_called_ ABSL_GUARDED_BY(mutex_) = false;
+  // Connections that have not yet made their first connection attempt.
+  int connecting_ ABSL_GUARDED_BY(mutex_) = 0;
+  // The clock has started: start_us_ and recorder_ are set.
   bool started_ ABSL_GUARDED_BY(mutex_) = false;
   int64_t start_us_ ABSL_GUARDED_BY(mutex_) = 0;
   int running_ ABSL_GUARDED_BY(mutex_) = 0;
