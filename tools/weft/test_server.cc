@@ -1,6 +1,7 @@
 #include "tools/weft/test_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -134,6 +135,75 @@ TestServer::~TestServer() {
 
 void TestServer::Signal(int signal_number) const {
   kill(pid_, signal_number);
+}
+
+std::string BulkReply(std::string_view text) {
+  return StrCat("$", text.size(), "\r\n", text, "\r\n");
+}
+
+StatusOr<std::unique_ptr<ScriptedServer>> ScriptedServer::Start(std::vector<std::string> replies) {
+  if (replies.empty())
+    return absl::InvalidArgumentError("a scripted server needs at least one reply");
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return absl::InternalError("socket failed");
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(fd, 16) != 0 ||
+      getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    return absl::InternalError("cannot listen on a loopback port");
+  }
+  return std::unique_ptr<ScriptedServer>(
+      new ScriptedServer(fd, HostPort{"127.0.0.1", ntohs(address.sin_port)}, std::move(replies)));
+}
+
+ScriptedServer::ScriptedServer(int listen_fd, HostPort address, std::vector<std::string> replies)
+    : listen_fd_(listen_fd), address_(std::move(address)), replies_(std::move(replies)) {
+  thread_ = std::thread([this] { Serve(); });
+}
+
+ScriptedServer::~ScriptedServer() {
+  stop_.store(true);
+  thread_.join();
+  close(listen_fd_);
+}
+
+void ScriptedServer::Serve() {
+  std::vector<struct pollfd> fds = {{listen_fd_, POLLIN, 0}};
+  while (!stop_.load()) {
+    // A short timeout so that the destructor is noticed promptly.
+    if (poll(fds.data(), fds.size(), 10) <= 0)
+      continue;
+    if (fds[0].revents & POLLIN) {
+      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client >= 0)
+        fds.push_back({client, POLLIN, 0});
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
+        continue;
+      char buffer[4096];
+      const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
+        --i;
+        continue;
+      }
+      const int index = requests_.fetch_add(1);
+      const std::string& reply =
+          replies_[std::min(static_cast<size_t>(index), replies_.size() - 1)];
+      // Replies are small; a blocking-enough write of a few KiB to a loopback socket succeeds.
+      if (write(fds[i].fd, reply.data(), reply.size()) < 0)
+        continue;
+    }
+  }
+  for (size_t i = 1; i < fds.size(); ++i)
+    close(fds[i].fd);
 }
 
 std::string TestWeftdPath() {

@@ -1,4 +1,6 @@
-// TestServer: a weftd or redis-server process on a free loopback port, for the tools' tests.
+// Servers for the tools' tests: TestServer runs a real weftd or redis-server on a free loopback
+// port; ScriptedServer plays back canned replies.
+//
 //
 // The server is started with PR_SET_PDEATHSIG so it dies with the test process (even when ctest
 // kills the test on timeout), is ready when it answers PING, and is always stopped by the
@@ -7,8 +9,12 @@
 // Thread safety: not thread-safe; a test owns its servers.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 #include "weft/base/status.h"
 
@@ -40,6 +46,37 @@ class TestServer {
   pid_t pid_;
   HostPort address_;
 };
+
+// A loopback RESP server for testing clients: it answers each request with the next of
+// `replies` (raw RESP bytes), repeating the last one once the list is used up. Each read from a
+// connection is taken as one request, which holds for a client that waits for every reply
+// (RespClient::Call). One background thread serves all connections until destruction.
+class ScriptedServer {
+ public:
+  static StatusOr<std::unique_ptr<ScriptedServer>> Start(std::vector<std::string> replies);
+
+  ~ScriptedServer();
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+  const HostPort& address() const { return address_; }
+  // Requests answered so far.
+  int requests() const { return requests_.load(); }
+
+ private:
+  ScriptedServer(int listen_fd, HostPort address, std::vector<std::string> replies);
+  void Serve();
+
+  const int listen_fd_;
+  const HostPort address_;
+  const std::vector<std::string> replies_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// A RESP bulk string holding `text`.
+std::string BulkReply(std::string_view text);
 
 // The binaries the build told the test about (compile definitions), or "" if unavailable.
 std::string TestWeftdPath();
