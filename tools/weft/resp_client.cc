@@ -226,26 +226,24 @@ Status RespClient::Flush() {
 }
 
 StatusOr<RespReply> RespClient::ReadReply() {
-  StatusOr<RespReply> reply = ReadReplyWithin(options_.io_timeout_ms * 1000);
+  WEFT_ASSIGN_OR_RETURN(std::optional<RespReply> reply, PollReply(options_.io_timeout_ms * 1000));
+  if (reply.has_value())
+    return std::move(*reply);
   // A reply that comes after we stopped waiting would answer the wrong command later.
-  if (absl::IsDeadlineExceeded(reply.status()))
-    return Break(reply.status());
-  return reply;
+  return Break(
+      absl::DeadlineExceededError(StrCat("no reply within ", options_.io_timeout_ms, " ms")));
 }
 
-StatusOr<RespReply> RespClient::ReadReplyWithin(int64_t timeout_us) {
+StatusOr<std::optional<RespReply>> RespClient::PollReply(int64_t timeout_us) {
   WEFT_RETURN_IF_ERROR(CheckUsable());
   const int64_t deadline_us = NowUs() + std::max<int64_t>(timeout_us, 0);
   while (true) {
     WEFT_ASSIGN_OR_RETURN(std::optional<RespReply> reply, TakeBufferedReply());
     if (reply.has_value())
-      return std::move(*reply);
-    Status received = Receive(std::max<int64_t>(deadline_us - NowUs(), 0));
-    if (absl::IsDeadlineExceeded(received)) {
-      return absl::DeadlineExceededError(
-          StrCat(address_.ToString(), ": no reply within ", timeout_us / 1000, " ms"));
-    }
-    WEFT_RETURN_IF_ERROR(received);
+      return reply;
+    WEFT_ASSIGN_OR_RETURN(bool received, Receive(std::max<int64_t>(deadline_us - NowUs(), 0)));
+    if (!received)
+      return std::optional<RespReply>();
   }
 }
 
@@ -269,13 +267,13 @@ StatusOr<std::optional<RespReply>> RespClient::TakeBufferedReply() {
   return reply;
 }
 
-Status RespClient::Receive(int64_t timeout_us) {
+StatusOr<bool> RespClient::Receive(int64_t timeout_us) {
   while (true) {
     char chunk[kReadChunkBytes];
     const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
     if (n > 0) {
       input_.append(chunk, static_cast<size_t>(n));
-      return absl::OkStatus();
+      return true;
     }
     if (n == 0)
       return Break(absl::UnavailableError("connection closed by the server"));
@@ -283,11 +281,9 @@ Status RespClient::Receive(int64_t timeout_us) {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return Break(absl::UnavailableError(StrCat("recv: ", ErrnoText(errno))));
-    StatusOr<bool> readable = WaitFor(fd_, POLLIN, timeout_us);
-    if (!readable.ok())
-      return Break(readable.status());
-    if (!*readable)
-      return absl::DeadlineExceededError("no data");
+    WEFT_ASSIGN_OR_RETURN(bool readable, WaitFor(fd_, POLLIN, timeout_us));
+    if (!readable)
+      return false;
     timeout_us = 0;  // readable now: the next recv returns data, EOF or an error
   }
 }

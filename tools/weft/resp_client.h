@@ -89,10 +89,11 @@ class RespClient {
   StatusOr<RespReply> ReadReply();
 
   // Returns the next reply if it is complete within `timeout_us` (0: only if already
-  // buffered or readable without waiting). On DeadlineExceeded the client stays usable:
-  // bytes of a partly received reply are kept, and the reply can be read later. This is what
-  // a caller that multiplexes sending and receiving on one thread (WriteLoad) uses.
-  StatusOr<RespReply> ReadReplyWithin(int64_t timeout_us);
+  // buffered or readable without waiting), std::nullopt if not. After nullopt the client stays
+  // usable: bytes of a partly received reply are kept and the reply can be read later. This is
+  // what a caller that multiplexes sending and receiving on one thread (WriteLoad) uses; "no
+  // reply yet" is its normal case, hence not an error.
+  StatusOr<std::optional<RespReply>> PollReply(int64_t timeout_us);
 
   // True once a call failed in a way that leaves the connection unusable.
   bool broken() const { return !broken_reason_.empty(); }
@@ -109,8 +110,8 @@ class RespClient {
   // Parses a buffered reply if one is complete.
   StatusOr<std::optional<RespReply>> TakeBufferedReply();
   // Reads whatever is available, waiting at most `timeout_us` for the socket to be readable.
-  // DeadlineExceeded if nothing arrived in time.
-  Status Receive(int64_t timeout_us);
+  // Returns false if nothing arrived in time.
+  StatusOr<bool> Receive(int64_t timeout_us);
 
   int fd_;
   HostPort address_;

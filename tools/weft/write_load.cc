@@ -95,6 +95,12 @@ class WriteLoad::Connection {
   };
 
   int64_t Now() const { return load_.clock_.NowMonotonicUs(); }
+  RespClientOptions ClientOptions() const {
+    RespClientOptions options;
+    options.connect_timeout_ms = config_.connect_timeout_ms;
+    options.io_timeout_ms = config_.reply_timeout_ms;
+    return options;
+  }
   // Sets the schedule and the deadline from the load's start.
   void Begin(int64_t start_us);
   int64_t NextDueUs() const {
@@ -112,8 +118,9 @@ class WriteLoad::Connection {
   bool ClaimTicket();
   // Connects when the backoff allows; false if not connected (after waiting a little).
   bool Connect(int64_t now_us);
-  // One connection attempt; on failure, counts it and backs off.
-  bool TryConnect();
+  // Takes the outcome of a connection attempt: keeps the client, or counts the failure and
+  // backs off. Returns whether connected.
+  bool Connected(StatusOr<std::unique_ptr<RespClient>> client);
   void SendDue(int64_t now_us);
   void ReceiveReplies(int64_t now_us, bool sending);
   void HandleReply(const RespReply& reply, int64_t reply_us);
@@ -163,19 +170,9 @@ void WriteLoad::Connection::Run() {
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   // Connect before the clock starts, so that connection setup does not count as the first
   // requests' latency. The attempt is bounded by connect_timeout_ms.
-  RespClientOptions options;
-  options.connect_timeout_ms = config_.connect_timeout_ms;
-  options.io_timeout_ms = config_.reply_timeout_ms;
-  StatusOr<std::unique_ptr<RespClient>> first = RespClient::Connect(member_, options);
-  const int64_t start_us = load_.ConnectedWaitForStart();
-  Begin(start_us);
-  if (first.ok()) {
-    client_ = std::move(*first);
-  } else {
-    load_.recorder_->RecordConnectFailure(StatusMessage(first.status()));
-    next_connect_us_ = start_us + backoff_ms_ * 1000;
-    backoff_ms_ = std::min(backoff_ms_ * 2, config_.reconnect_backoff_ms_max);
-  }
+  StatusOr<std::unique_ptr<RespClient>> first = RespClient::Connect(member_, ClientOptions());
+  Begin(load_.ConnectedWaitForStart());
+  Connected(std::move(first));
   int64_t now_us = Now();
   while (true) {
     now_us = Now();
@@ -220,14 +217,10 @@ bool WriteLoad::Connection::Connect(int64_t now_us) {
     std::this_thread::sleep_for(std::chrono::microseconds(std::max<int64_t>(wait_us, 0)));
     return false;
   }
-  return TryConnect();
+  return Connected(RespClient::Connect(member_, ClientOptions()));
 }
 
-bool WriteLoad::Connection::TryConnect() {
-  RespClientOptions options;
-  options.connect_timeout_ms = config_.connect_timeout_ms;
-  options.io_timeout_ms = config_.reply_timeout_ms;
-  StatusOr<std::unique_ptr<RespClient>> client = RespClient::Connect(member_, options);
+bool WriteLoad::Connection::Connected(StatusOr<std::unique_ptr<RespClient>> client) {
   if (!client.ok()) {
     load_.recorder_->RecordConnectFailure(StatusMessage(client.status()));
     next_connect_us_ = Now() + backoff_ms_ * 1000;
@@ -289,24 +282,24 @@ int64_t WriteLoad::Connection::WaitBudgetUs(int64_t now_us, bool sending) const 
 }
 
 void WriteLoad::Connection::ReceiveReplies(int64_t now_us, bool sending) {
-  StatusOr<RespReply> reply = client_->ReadReplyWithin(WaitBudgetUs(now_us, sending));
+  StatusOr<std::optional<RespReply>> reply = client_->PollReply(WaitBudgetUs(now_us, sending));
   while (true) {
-    if (absl::IsDeadlineExceeded(reply.status()))
-      return;
     if (!reply.ok()) {
       Drop(StatusMessage(reply.status()), Now());
       return;
     }
+    if (!reply->has_value())
+      return;
     const int64_t reply_us = Now();
     if (in_flight_.empty()) {
       Drop("reply to no request (protocol out of step)", reply_us);
       return;
     }
-    HandleReply(*reply, reply_us);
+    HandleReply(**reply, reply_us);
     if (in_flight_.empty())
       return;
     // Take whatever else already arrived before sending more.
-    reply = client_->ReadReplyWithin(0);
+    reply = client_->PollReply(0);
   }
 }
 
