@@ -9,6 +9,8 @@
 // Thread safety: a mutex. AssertHeld checks, in debug builds, that the calling thread holds it.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
@@ -53,6 +55,8 @@ class ABSL_LOCKABLE Mutex {
   }
 
  private:
+  friend class CondVar;
+
   std::mutex mutex_;
 #ifndef NDEBUG
   std::atomic<std::thread::id> owner_{};
@@ -73,6 +77,48 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 
  private:
   Mutex* const mutex_;
+};
+
+// A condition variable for weft::Mutex (std::condition_variable underneath, so TSan sees it).
+// Wait releases the mutex while blocked and holds it again on return; callers re-check their
+// condition in a loop (spurious wake-ups happen).
+class CondVar {
+ public:
+  void Wait(Mutex* mutex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    std::unique_lock<std::mutex> lock(mutex->mutex_, std::adopt_lock);
+    ForgetOwner(mutex);
+    cv_.wait(lock);
+    RecordOwner(mutex);
+    lock.release();
+  }
+
+  // Returns false if `timeout` passed without a signal (the condition may still hold).
+  bool WaitFor(Mutex* mutex, std::chrono::microseconds timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    std::unique_lock<std::mutex> lock(mutex->mutex_, std::adopt_lock);
+    ForgetOwner(mutex);
+    const bool signalled = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;
+    RecordOwner(mutex);
+    lock.release();
+    return signalled;
+  }
+
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  static void ForgetOwner(Mutex* mutex) {
+#ifndef NDEBUG
+    mutex->owner_.store(std::thread::id(), std::memory_order_relaxed);
+#endif
+  }
+  static void RecordOwner(Mutex* mutex) {
+#ifndef NDEBUG
+    mutex->owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+#endif
+  }
+
+  std::condition_variable cv_;
 };
 
 }  // namespace weft

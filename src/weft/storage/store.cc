@@ -48,20 +48,44 @@ void LockedKeys::Set(std::string_view key, std::string_view value, const Version
                      int64_t expire_at_unix_ms) {
   Shard& shard = ShardOf(key);
   shard.mutex().AssertHeld();
-  shard.Set(key, Dict::Hash(key), value, version, expire_at_unix_ms);
+  const uint64_t hash = Dict::Hash(key);
+  if (store_.observer_ != nullptr) {
+    const std::optional<EntryView> before = shard.FindLive(key, hash, store_.clock_);
+    const EntryView after{key, value, version, expire_at_unix_ms, false};
+    store_.observer_->OnLocalChange(before ? &*before : nullptr, after);
+  }
+  shard.Set(key, hash, value, version, expire_at_unix_ms);
 }
 
 bool LockedKeys::SetExpireAt(std::string_view key, int64_t expire_at_unix_ms,
                              const Version& version) {
   Shard& shard = ShardOf(key);
   shard.mutex().AssertHeld();
-  return shard.SetExpireAt(key, Dict::Hash(key), expire_at_unix_ms, version, store_.clock_);
+  const uint64_t hash = Dict::Hash(key);
+  if (store_.observer_ != nullptr) {
+    const std::optional<EntryView> before = shard.FindLive(key, hash, store_.clock_);
+    if (!before) {
+      return false;
+    }
+    const EntryView after{key, before->value, version, expire_at_unix_ms, false};
+    store_.observer_->OnLocalChange(&*before, after);
+  }
+  return shard.SetExpireAt(key, hash, expire_at_unix_ms, version, store_.clock_);
 }
 
 bool LockedKeys::Delete(std::string_view key, const Version& version) {
   Shard& shard = ShardOf(key);
   shard.mutex().AssertHeld();
-  return shard.Delete(key, Dict::Hash(key), version, store_.clock_);
+  const uint64_t hash = Dict::Hash(key);
+  if (store_.observer_ != nullptr) {
+    const std::optional<EntryView> before = shard.FindLive(key, hash, store_.clock_);
+    if (!before) {
+      return false;
+    }
+    const EntryView after{key, {}, version, 0, true};
+    store_.observer_->OnLocalChange(&*before, after);
+  }
+  return shard.Delete(key, hash, version, store_.clock_);
 }
 
 bool LockedKeys::ApplyIfNewer(const EntryView& change) {

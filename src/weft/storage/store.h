@@ -51,6 +51,19 @@ struct StoreOptions {
 
 class Store;
 
+// Receives every local change made through LockedKeys::Set / SetExpireAt / Delete (not
+// ApplyIfNewer, not expiry, not Clear) while the changed key's shard lock is held, just BEFORE
+// the change is made, so `before` (the live entry, or null if the key is absent, expired or a
+// tombstone) and `after` (what the key becomes; a tombstone for Delete) are both valid views
+// for the duration of the call. Replication uses it to ship each change with its pre-image in
+// the order the store applies them (DESIGN.md §4 step 2). The observer must not call into the
+// store for a key of a shard it does not know to be locked.
+class ChangeObserver {
+ public:
+  virtual ~ChangeObserver() = default;
+  virtual void OnLocalChange(const EntryView* before, const EntryView& after) = 0;
+};
+
 // Access to the entries of the shards the caller has locked (obtained only through
 // Store::WithKey / Store::WithKeys). Every key passed must belong to a locked shard
 // (WEFT_DCHECKed). Reads apply lazy expiry: an entry whose expire_at <= clock.NowUnixMs() is
@@ -65,6 +78,8 @@ class LockedKeys {
 
   // Live (non-tombstone, unexpired) entry or nullopt.
   std::optional<EntryView> Find(std::string_view key);
+
+  // Set, SetExpireAt and Delete report to the store's ChangeObserver, if any.
 
   // Inserts or replaces the value; expire_at_unix_ms 0 = no expiry (clears any previous
   // expiry). `key` and `value` may point into an entry of this store.
@@ -190,6 +205,10 @@ class Store {
   // a write that runs concurrently on a shard already cleared survives.
   void Clear();
 
+  // Installs the observer of local changes (nullptr removes it). Call before the store is used
+  // concurrently; `observer` must outlive the store's use.
+  void set_change_observer(ChangeObserver* observer) { observer_ = observer; }
+
   size_t shard_count() const { return shard_count_; }
   // The shard that owns key (also a stable key -> lane mapping for replication).
   uint32_t ShardIndexOf(std::string_view key) const;
@@ -233,6 +252,7 @@ class Store {
   const std::unique_ptr<Shard[]> shards_;
   std::atomic<size_t> expire_cursor_{0};  // next shard for ActiveExpireCycle
   std::atomic<int> purge_pause_count_{0};
+  ChangeObserver* observer_ = nullptr;
 };
 
 }  // namespace weft::storage

@@ -1,0 +1,109 @@
+#include "weft/replication/outbox.h"
+
+#include <utility>
+
+namespace weft::replication {
+namespace {
+
+// Bookkeeping bytes per record on top of its body (deque slot, shared_ptr control block).
+constexpr size_t kItemOverheadBytes = 64;
+
+}  // namespace
+
+bool Outbox::Append(RecordKind kind, std::shared_ptr<const std::string> body,
+                    const std::shared_ptr<WriteTicket>* ticket) {
+  MutexLock lock(&mutex_);
+  Item item{++sent_, kind, std::move(body), nullptr};
+  if (ticket != nullptr && !tickets_released_) {
+    item.ticket = *ticket;
+    item.ticket->AddPending();
+  }
+  bytes_ += item.body->size() + kItemOverheadBytes;
+  items_.push_back(std::move(item));
+  if (wake_pending_) {
+    return false;
+  }
+  wake_pending_ = true;
+  return true;
+}
+
+bool Outbox::FillPayload(std::string* payload, size_t max_bytes) {
+  MutexLock lock(&mutex_);
+  if (unsent_index_ == items_.size()) {
+    wake_pending_ = false;
+    return false;
+  }
+  const size_t start = payload->size();
+  while (unsent_index_ < items_.size() &&
+         (payload->size() == start || payload->size() - start < max_bytes)) {
+    const Item& item = items_[unsent_index_++];
+    AppendRecord(payload, item.kind, item.seq, *item.body);
+  }
+  return true;
+}
+
+void Outbox::DropAcknowledged(uint64_t through) {
+  if (through > sent_) {
+    through = sent_;  // a confused receiver cannot acknowledge what was never sent
+  }
+  if (through > acked_) {
+    acked_ = through;
+  }
+  while (!items_.empty() && items_.front().seq <= acked_) {
+    Item& item = items_.front();
+    bytes_ -= item.body->size() + kItemOverheadBytes;
+    if (item.ticket != nullptr) {
+      item.ticket->Release();
+    }
+    items_.pop_front();
+    if (unsent_index_ > 0) {
+      --unsent_index_;
+    }
+  }
+}
+
+void Outbox::Acknowledge(uint64_t through) {
+  MutexLock lock(&mutex_);
+  DropAcknowledged(through);
+}
+
+void Outbox::Rewind(uint64_t through) {
+  MutexLock lock(&mutex_);
+  DropAcknowledged(through);
+  unsent_index_ = 0;
+  tickets_released_ = false;
+  wake_pending_ = true;  // the caller pulls next
+}
+
+void Outbox::ReleaseTickets() {
+  MutexLock lock(&mutex_);
+  tickets_released_ = true;
+  for (Item& item : items_) {
+    if (item.ticket != nullptr) {
+      item.ticket->Release();
+      item.ticket.reset();
+    }
+  }
+}
+
+uint64_t Outbox::sent() const {
+  MutexLock lock(&mutex_);
+  return sent_;
+}
+
+uint64_t Outbox::acked() const {
+  MutexLock lock(&mutex_);
+  return acked_;
+}
+
+size_t Outbox::bytes() const {
+  MutexLock lock(&mutex_);
+  return bytes_;
+}
+
+bool Outbox::overflowed() const {
+  MutexLock lock(&mutex_);
+  return bytes_ > bytes_max_;
+}
+
+}  // namespace weft::replication

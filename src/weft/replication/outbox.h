@@ -1,0 +1,87 @@
+// Outbox: the sending half of one lane (region, this member -> peer, lane).
+//
+// Records are appended in wire order and numbered 1, 2, 3, ...: the number of the last one is
+// the lane's transmission counter `sent` (DESIGN.md §2), incremented at enqueue. A record stays
+// until the receiver acknowledges it (its reception counter reaches the record's number), so a
+// broken channel can be resumed: the receiver reports what it applied, Rewind() moves the send
+// position back to the first record after that, and the receiver drops any duplicate by number.
+//
+// The transport pulls: FillPayload() hands out the next unsent records as one LaneItems payload,
+// so records that pile up while the socket is busy leave in one frame. Append() reports whether
+// the lane needs a wake-up, which happens once per idle-to-busy transition rather than once per
+// record.
+//
+// Memory is bounded by `bytes_max`: an outbox over it (a peer that stopped acknowledging) is
+// reported by overflowed(), and the owner drops the peer rather than growing without end.
+//
+// Thread safety: every method is safe from any thread (one mutex per lane).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+
+#include "weft/base/mutex.h"
+#include "weft/replication/messages.h"
+#include "weft/replication/write_ticket.h"
+
+namespace weft::replication {
+
+class Outbox {
+ public:
+  explicit Outbox(size_t bytes_max) : bytes_max_(bytes_max) {}
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Appends a record; `ticket` (may be null) waits for its acknowledgement. Returns true if the
+  // transport should be woken (the lane had nothing to send before).
+  bool Append(RecordKind kind, std::shared_ptr<const std::string> body,
+              const std::shared_ptr<WriteTicket>* ticket);
+
+  // Appends the unsent records (at least one if any, then while the payload stays under
+  // max_bytes) to *payload as one LaneItems payload. Returns false if nothing was unsent.
+  bool FillPayload(std::string* payload, size_t max_bytes);
+
+  // The receiver applied every record through `through`: forget them, release their tickets.
+  void Acknowledge(uint64_t through);
+
+  // A (re)connected receiver has applied through `through`: acknowledge those and send
+  // everything after again.
+  void Rewind(uint64_t through);
+
+  // The receiver is suspected or gone: release every ticket now so that no write waits on it;
+  // records are kept for a resume (Rewind) while ticketless. New records keep tickets again
+  // after the next Rewind.
+  void ReleaseTickets();
+
+  uint64_t sent() const;
+  uint64_t acked() const;
+  size_t bytes() const;
+  bool overflowed() const;
+
+ private:
+  struct Item {
+    uint64_t seq;
+    RecordKind kind;
+    std::shared_ptr<const std::string> body;
+    std::shared_ptr<WriteTicket> ticket;
+  };
+
+  void DropAcknowledged(uint64_t through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const size_t bytes_max_;
+  mutable Mutex mutex_;
+  std::deque<Item> items_ ABSL_GUARDED_BY(mutex_);   // unacknowledged, in seq order
+  size_t unsent_index_ ABSL_GUARDED_BY(mutex_) = 0;  // first item not handed to the transport
+  uint64_t sent_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t acked_ ABSL_GUARDED_BY(mutex_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool wake_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  bool tickets_released_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace weft::replication
