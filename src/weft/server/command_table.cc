@@ -90,6 +90,10 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
     return;
   }
   CommandContext context{server, session, reply, args};
+  if ((spec->flags & Flags(CommandFlag::kLoading)) == 0 && !context.database().serving()) {
+    reply.Error("LOADING weft is loading the dataset in memory");
+    return;
+  }
   spec->handler(context);
 }
 

@@ -160,11 +160,34 @@ bool ValidFlushMode(CommandContext& context) {
   return true;
 }
 
+// A replicated region cannot just drop its memory: every member must end up with the same
+// contents, and a concurrent write elsewhere must win if it is newer. So each live key is
+// deleted as an ordinary versioned change (replicated like DEL), a short batch per shard lock.
+void FlushDatabase(Database& database) {
+  if (database.replicator() == nullptr) {
+    database.store().Clear();
+    return;
+  }
+  std::vector<std::string> keys;
+  uint64_t cursor = 0;
+  do {
+    keys.clear();
+    cursor = database.store().Scan(
+        cursor, 256, /*include_tombstones=*/false,
+        [&](const storage::EntryView& entry) { keys.emplace_back(entry.key); });
+    for (const std::string& key : keys) {
+      database.store().WithKey(key, [&](storage::LockedKeys& locked) {
+        locked.Delete(key, database.versions().Next());
+      });
+    }
+  } while (cursor != 0);
+}
+
 void FlushAll(CommandContext& context) {
   if (!ValidFlushMode(context))
     return;
   for (size_t i = 0; i < context.server.database_count(); ++i) {
-    context.server.database(i).store().Clear();
+    FlushDatabase(context.server.database(i));
   }
   context.reply.Ok();
 }
@@ -172,7 +195,7 @@ void FlushAll(CommandContext& context) {
 void FlushDb(CommandContext& context) {
   if (!ValidFlushMode(context))
     return;
-  context.database().store().Clear();
+  FlushDatabase(context.database());
   context.reply.Ok();
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "weft/base/glob.h"
@@ -282,6 +284,25 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
     config->maxclients = *v;
   if (auto v = table["shards"].value<int64_t>())
     config->shard_count = static_cast<size_t>(*v);
+  if (auto v = table["registry"].value<std::string>())
+    config->registry = *v;
+  if (auto v = table["cluster"].value<std::string>())
+    config->cluster = *v;
+  if (auto v = table["peer-bind"].value<std::string>())
+    config->peer_bind = *v;
+  if (auto v = table["peer-port"].value<int64_t>())
+    config->peer_port = static_cast<int>(*v);
+  if (auto v = table["secret-file"].value<std::string>())
+    config->secret_file = *v;
+  if (auto v = table["lanes"].value<int64_t>())
+    config->lanes = static_cast<uint32_t>(*v);
+  if (auto v = table["provider"].value<std::string>())
+    config->provider = *v;
+  if (auto v = table["image-rate-limit"].value<std::string>()) {
+    WEFT_ASSIGN_OR_RETURN(config->image_rate_limit, ParseMemory(*v));
+  }
+  if (auto v = table["lease-ttl"].value<int64_t>())
+    config->lease_ttl_seconds = *v;
   if (const toml::array* regions = table["region"].as_array()) {
     for (const toml::node& node : *regions) {
       const std::optional<std::string> text = node.value<std::string>();
@@ -332,6 +353,20 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   app.add_option("--shards", config.shard_count, "store shards per region (power of two)");
   app.add_option("--region", regions, "region name[:sync|async] (repeatable)");
   app.add_option("--seed", config.seed, "random seed (0 = from the OS)");
+  app.add_option("--registry", config.registry, "membership registry: etcd://host:port");
+  app.add_option("--cluster", config.cluster, "cluster name (registry prefix, peer handshake)");
+  app.add_option("--peer-bind", config.peer_bind, "address for peer connections (default --bind)");
+  app.add_option("--peer-port", config.peer_port, "port for peer connections (0 = any)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--secret-file", config.secret_file, "file holding the cluster secret");
+  app.add_option("--lanes", config.lanes, "channels per peer pair and region")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--provider", config.provider, "preferred provider's name when joining");
+  std::string image_rate_limit;
+  app.add_option("--image-rate-limit", image_rate_limit,
+                 "cap on the image's bytes/s when this member provides (e.g. 200mb)");
+  app.add_option("--lease-ttl", config.lease_ttl_seconds, "registry lease in seconds")
+      ->check(CLI::Range(2, 600));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -355,6 +390,45 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   }
   if (config.regions.empty())
     config.regions.push_back({"default", true});
+  if (!image_rate_limit.empty()) {
+    StatusOr<int64_t> limit = ParseMemory(image_rate_limit);
+    if (!limit.ok()) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(StrCat("--image-rate-limit: ", limit.status().message()));
+    }
+    config.image_rate_limit = *limit;
+  }
+  if (!config.registry.empty()) {
+    if (config.registry != "inprocess" && !config.registry.starts_with("etcd://")) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(
+          StrCat("--registry must be etcd://host:port, got '", config.registry, "'"));
+    }
+    if (config.secret_file.empty()) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(
+          "--secret-file is required with --registry: members authenticate each other with it");
+    }
+    std::ifstream file(config.secret_file, std::ios::binary);
+    if (!file) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(StrCat("cannot read --secret-file ", config.secret_file));
+    }
+    config.secret.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    while (!config.secret.empty() &&
+           (config.secret.back() == '\n' || config.secret.back() == '\r')) {
+      config.secret.pop_back();
+    }
+    if (config.secret.size() < 16) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(
+          StrCat("the cluster secret in ", config.secret_file, " is shorter than 16 bytes"));
+    }
+    if (config.name.empty()) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError("--name is required with --registry");
+    }
+  }
   if (config.io_threads == 0) {
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }

@@ -2,6 +2,7 @@
 
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
+#include "weft/replication/write_ticket.h"
 
 namespace weft::server {
 namespace {
@@ -92,6 +93,19 @@ void Connection::OnReadable(const std::error_code& error) {
   }
   if (!ReadAvailable())
     return;
+  if (awaiting_acks_)
+    return;  // OnWritesAcknowledged flushes and reads on
+  Flush();
+  if (closed_)
+    return;
+  session_->PublishBufferSizes(query_.size(), PendingOutputBytes());
+  WaitReadable();
+}
+
+void Connection::OnWritesAcknowledged() {
+  awaiting_acks_ = false;
+  if (closed_)
+    return;
   Flush();
   if (closed_)
     return;
@@ -151,7 +165,7 @@ bool Connection::ReadAvailable() {
       Close("query buffer limit");
       return false;
     }
-    if (session_->close_after_reply || !OutputWithinLimits())
+    if (session_->close_after_reply || awaiting_acks_ || !OutputWithinLimits())
       break;
     if (!filled)
       return true;  // drained the socket
@@ -160,6 +174,23 @@ bool Connection::ReadAvailable() {
 }
 
 size_t Connection::ProcessRequests(std::string_view input) {
+  if (!server_.replicated())
+    return ProcessRequestsUnticketed(input);
+  auto ticket = std::make_shared<replication::WriteTicket>(
+      [self = shared_from_this(), &io = thread_.io_context] {
+        asio::post(io, [self] { self->OnWritesAcknowledged(); });
+      });
+  size_t consumed;
+  {
+    replication::ScopedWriteTicket scope(ticket);
+    consumed = ProcessRequestsUnticketed(input);
+  }
+  if (!ticket->Arm())
+    awaiting_acks_ = true;
+  return consumed;
+}
+
+size_t Connection::ProcessRequestsUnticketed(std::string_view input) {
   resp::ReplyWriter reply(&output_, session_->protocol());
   size_t offset = 0;
   // Before AUTH, Redis 7 caps request sizes (10 arguments, 16 KB bulks) so that an

@@ -58,8 +58,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void WaitReadable();
   void OnReadable(const std::error_code& error);
-  // Parses and runs every complete request in `input`; returns the bytes consumed.
+  // Parses and runs every complete request in `input`; returns the bytes consumed. In a
+  // replicated sync region the replies are held until every recipient has acknowledged the
+  // batch's writes (awaiting_acks_), and nothing more is read meanwhile.
   size_t ProcessRequests(std::string_view input);
+  size_t ProcessRequestsUnticketed(std::string_view input);
+  void OnWritesAcknowledged();
   // Reads what the socket has (bounded per wake-up for fairness). Returns false if the
   // connection was closed.
   bool ReadAvailable();
@@ -84,6 +88,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t sent_offset_ = 0;
   bool writing_ = false;
   bool closed_ = false;
+  bool awaiting_acks_ = false;
   // When pending output first exceeded the soft limit (0 = it is below).
   int64_t over_soft_limit_since_ms_ = 0;
 };

@@ -93,16 +93,59 @@ void StatsSection(ServerState& server, std::string* out) {
       "total_error_replies:0\r\n", "protocol_errors:", load(stats.protocol_errors), "\r\n", "\r\n");
 }
 
+// One line per region, per member of its group and per channel, in Redis's "name:k=v,k=v"
+// style so that scripts can poll them (DESIGN §8); `weft status` renders them as tables.
 void ReplicationSection(ServerState& server, std::string* out) {
-  StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n");
+  StrAppend(out, "# Replication\r\n", "role:member\r\n", "connected_slaves:0\r\n",
+            fmt::format("member_id:{:016x}\r\n", server.member_id()),
+            "member_name:", server.config().name, "\r\n", "regions:", server.database_count(),
+            "\r\n");
+  size_t channel_index = 0;
+  std::string channels;
   for (size_t i = 0; i < server.database_count(); ++i) {
-    const RegionConfig& region = server.database(i).region();
-    // The join machinery fills phase/provider/entries/bytes once members replicate; a single
-    // member's regions are ACTIVE from the start.
-    StrAppend(out, "region", i, ":name=", region.name, ",mode=", region.sync ? "sync" : "async",
-              ",state=ACTIVE,phase=none,provider=none,entries=0,bytes=0\r\n");
+    Database& database = server.database(i);
+    const RegionConfig& region = database.region();
+    const replication::RegionReplicator* replicator = database.replicator();
+    if (replicator == nullptr) {
+      // Standalone: the region is complete from the start and replicates nowhere.
+      StrAppend(out, "region", i, ":name=", region.name,
+                ",state=ACTIVE,mode=", region.sync ? "sync" : "async",
+                ",phase=none,provider=,entries=0,bytes=0,rate_bps=0,eta_ms=0,postimage_keys=0,"
+                "members=1,join_ms=0\r\n");
+      continue;
+    }
+    const replication::ReplicationStatus status = replicator->GetStatus();
+    StrAppend(out, "region", i, ":name=", status.region,
+              ",state=", replication::RegionStateName(status.state),
+              ",mode=", replication::ReplicationModeName(status.mode),
+              ",phase=", replication::JoinPhaseName(status.phase), ",provider=", status.provider,
+              ",entries=", status.image_entries,
+              ",entries_estimate=", status.image_entries_estimate, ",bytes=", status.image_bytes,
+              ",rate_bps=", status.rate_bytes_per_s, ",eta_ms=", status.eta_ms,
+              ",postimage_keys=", status.postimage_keys,
+              ",postimage_changes=", status.postimage_changes, ",members=", status.members.size(),
+              ",join_ms=", status.join_ms, ",join_attempts=", status.join_attempts, "\r\n");
+    for (size_t m = 0; m < status.members.size(); ++m) {
+      const membership::GroupMember& member = status.members[m];
+      StrAppend(out, "region", i, "_member", m, ":",
+                fmt::format("id={:016x}", member.info.member_id), ",name=", member.info.name,
+                ",state=", membership::MemberStateName(member.state),
+                ",peer=", member.info.peer_address, ",client=", member.info.client_address, "\r\n");
+    }
+    for (const replication::ChannelStatus& channel : status.channels) {
+      StrAppend(&channels, "channel", channel_index++, ":region=", status.region,
+                ",peer=", channel.peer_name, ",dir=", channel.outbound ? "out" : "in",
+                ",lane=", channel.lane,
+                ",state=", channel.connected ? "connected" : "disconnected");
+      if (channel.outbound) {
+        StrAppend(&channels, ",sent=", channel.sent, ",acked=", channel.acked,
+                  ",lag=", channel.sent - channel.acked, "\r\n");
+      } else {
+        StrAppend(&channels, ",received=", channel.received, "\r\n");
+      }
+    }
   }
-  StrAppend(out, "\r\n");
+  StrAppend(out, channels, "\r\n");
 }
 
 void KeyspaceSection(ServerState& server, std::string* out) {

@@ -21,6 +21,7 @@
 #include "weft/base/clock.h"
 #include "weft/base/mutex.h"
 #include "weft/base/random.h"
+#include "weft/replication/replicator.h"
 #include "weft/server/client_registry.h"
 #include "weft/server/config.h"
 #include "weft/storage/store.h"
@@ -38,10 +39,25 @@ class Database {
   storage::Store& store() { return store_; }
   storage::VersionSource& versions() { return versions_; }
 
+  // The region's replicator once the member joined a cluster; null when standalone.
+  replication::RegionReplicator* replicator() const {
+    return replicator_.load(std::memory_order_acquire);
+  }
+  void set_replicator(replication::RegionReplicator* replicator) {
+    replicator_.store(replicator, std::memory_order_release);
+  }
+  // Whether clients may use the region: standalone, or ACTIVE in its group (DESIGN §5: until a
+  // joining member holds a complete copy, clients get -LOADING).
+  bool serving() const {
+    const replication::RegionReplicator* replicator = this->replicator();
+    return replicator == nullptr || replicator->serving();
+  }
+
  private:
   const RegionConfig region_;
   storage::Store store_;
   storage::VersionSource versions_;
+  std::atomic<replication::RegionReplicator*> replicator_{nullptr};
 };
 
 // Counters reported by INFO stats. Relaxed atomics: they are statistics, not synchronisation.
@@ -69,6 +85,9 @@ class ServerState {
   int64_t started_unix_ms() const { return started_unix_ms_; }
 
   size_t database_count() const { return databases_.size(); }
+  // True once any region has a replicator (client writes may then wait for acknowledgements).
+  bool replicated() const { return replicated_.load(std::memory_order_acquire); }
+  void set_replicated() { replicated_.store(true, std::memory_order_release); }
   Database& database(size_t index) { return *databases_[index]; }
 
   RuntimeSettings& settings() { return settings_; }
@@ -89,8 +108,8 @@ class ServerState {
   // A uniformly drawn number from the member's seeded generator.
   uint64_t NextRandom();
 
-  // Runs bounded active expiry on every region and closes clients idle longer than the
-  // `timeout` setting; called from the server's tick.
+  // Runs bounded active expiry on every region, the replicators' periodic work, and closes
+  // clients idle longer than the `timeout` setting; called from the server's tick.
   void Tick();
 
  private:
@@ -105,6 +124,7 @@ class ServerState {
   ServerStats stats_;
   ClientRegistry clients_;
   std::atomic<int> port_{0};
+  std::atomic<bool> replicated_{false};
   std::function<void()> shutdown_hook_;
   Mutex random_mutex_;
   Random random_ ABSL_GUARDED_BY(random_mutex_);
