@@ -138,6 +138,7 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
   for (const membership::GroupMember& member : view.members) {
     if (member.info.member_id == self_.member_id) {
       self_listed = true;
+      self_listed_ = true;
       continue;
     }
     if (member.state == membership::MemberState::kLeaving) {
@@ -164,7 +165,7 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
   for (uint64_t member : gone) {
     RemoveMember(member);
   }
-  if (!self_listed && !view.members.empty()) {
+  if (!self_listed && self_listed_) {
     WEFT_LOG_ERROR(
         "region {}: this member is missing from the registry's group (revision {}); "
         "its lease may have expired",
@@ -338,6 +339,12 @@ Outbox* RegionReplicator::OutboxFor(uint64_t peer, uint32_t lane) {
   return &link->second->lane(lane);
 }
 
+std::shared_ptr<PeerLink> RegionReplicator::PeerLinkFor(uint64_t peer) {
+  MutexLock lock(&mutex_);
+  auto link = links_.find(peer);
+  return link == links_.end() ? nullptr : link->second;
+}
+
 ChannelOpen RegionReplicator::ChannelOpenFor(uint64_t peer, uint32_t lane) const {
   ChannelOpen open;
   open.region = options_.region;
@@ -421,20 +428,23 @@ ReplicationStatus RegionReplicator::GetStatus() const {
       status.join_ms =
           ((join_finished_us_ != 0 ? join_finished_us_ : now_us) - join_started_us_) / 1000;
     }
-    if (join_) {
-      status.provider = NameOf(join_->provider);
-      status.image_entries = join_->entries;
-      status.image_bytes = join_->bytes;
-      status.image_entries_estimate = join_->entries_estimate;
-      const int64_t elapsed_us = now_us - join_->image_started_us;
-      if (join_->image_started_us != 0 && elapsed_us > 0) {
-        status.rate_bytes_per_s = static_cast<uint64_t>(static_cast<double>(join_->bytes) * 1e6 /
+    const std::optional<JoinAttempt>& join = join_ ? join_ : last_join_;
+    if (join) {
+      status.provider = join->provider_name;
+      status.image_entries = join->entries;
+      status.image_bytes = join->bytes;
+      status.image_entries_estimate = join->entries_estimate;
+      const int64_t end_us = join->image_finished_us != 0 ? join->image_finished_us : now_us;
+      const int64_t elapsed_us = end_us - join->image_started_us;
+      if (join->image_started_us != 0 && elapsed_us > 0) {
+        status.rate_bytes_per_s = static_cast<uint64_t>(static_cast<double>(join->bytes) * 1e6 /
                                                         static_cast<double>(elapsed_us));
-        if (join_->entries > 0 && join_->entries_estimate > join_->entries) {
+        if (join->image_finished_us == 0 && join->entries > 0 &&
+            join->entries_estimate > join->entries) {
           const double per_entry_us =
-              static_cast<double>(elapsed_us) / static_cast<double>(join_->entries);
+              static_cast<double>(elapsed_us) / static_cast<double>(join->entries);
           status.eta_ms = static_cast<int64_t>(
-              per_entry_us * static_cast<double>(join_->entries_estimate - join_->entries) / 1000);
+              per_entry_us * static_cast<double>(join->entries_estimate - join->entries) / 1000);
         }
       }
     }

@@ -173,6 +173,8 @@ class RegionReplicator : public storage::ChangeObserver {
   // --- outbound lanes (this member is the sender; the transport dialed) ---
   // The outbox of (peer, lane), or null if the peer is not known (left the group).
   Outbox* OutboxFor(uint64_t peer, uint32_t lane);
+  // The peer's outbound lanes (shared: a connection may keep pulling while the member leaves).
+  std::shared_ptr<PeerLink> PeerLinkFor(uint64_t peer);
   ChannelOpen ChannelOpenFor(uint64_t peer, uint32_t lane) const;
   void OnLaneResumed(uint64_t peer, uint32_t lane, uint64_t received_through);
   void OnAck(uint64_t peer, uint32_t lane, uint64_t received_through);
@@ -225,7 +227,8 @@ class RegionReplicator : public storage::ChangeObserver {
     uint64_t bytes = 0;
     int64_t image_started_us = 0;
     bool stabilized = false;
-    uint64_t max_image_stamp = 0;
+    int64_t image_finished_us = 0;
+    std::string provider_name;
   };
 
   // A provider waiting for every member's cut to be applied here (Phase C).
@@ -312,6 +315,8 @@ class RegionReplicator : public storage::ChangeObserver {
   std::map<uint64_t, bool> recipient_pre_ ABSL_GUARDED_BY(mutex_);  // member -> wants pre-image
   JoinPhase phase_ ABSL_GUARDED_BY(mutex_) = JoinPhase::kNone;
   std::optional<JoinAttempt> join_ ABSL_GUARDED_BY(mutex_);
+  std::optional<JoinAttempt> last_join_ ABSL_GUARDED_BY(mutex_);  // for status after the join
+  bool self_listed_ ABSL_GUARDED_BY(mutex_) = false;
   std::set<uint64_t> failed_providers_ ABSL_GUARDED_BY(mutex_);
   int join_attempts_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t join_started_us_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -56,6 +56,7 @@ void RegionReplicator::BeginJoinAttempt() {
   JoinAttempt attempt;
   attempt.join_id = random_.Next() | 1;
   attempt.provider = provider;
+  attempt.provider_name = NameOf(provider);
   attempt.intent_pending.insert(active.begin(), active.end());
   join_ = std::move(attempt);
   ++join_attempts_;
@@ -324,6 +325,7 @@ void RegionReplicator::OnImageDone(uint64_t join_id, const ImageDone& done) {
       return;
     }
     image_done_ = true;
+    join_->image_finished_us = clock_.NowMonotonicUs();
     WEFT_LOG_INFO("region {}: image complete: {} entries, {} bytes", options_.region, done.entries,
                   done.bytes);
   }
@@ -479,6 +481,7 @@ void RegionReplicator::ReleasePostImage() {
     WEFT_LOG_INFO("region {}: join complete in {} ms; {} live change(s) arrived during it",
                   options_.region, (join_finished_us_ - join_started_us_) / 1000,
                   postimage_changes_.load(std::memory_order_relaxed));
+    last_join_ = std::move(join_);
     join_.reset();
   }
 }

@@ -10,6 +10,8 @@
 
 #include "weft/base/clock.h"
 #include "weft/base/logging.h"
+#include "weft/membership/etcd_registry.h"
+#include "weft/server/cluster.h"
 #include "weft/server/command_table.h"
 #include "weft/server/config.h"
 #include "weft/server/server.h"
@@ -31,6 +33,18 @@ uint64_t DrawSeed(uint64_t configured) {
     return configured;
   std::random_device device;
   return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+weft::StatusOr<std::unique_ptr<weft::membership::Registry>> MakeEtcdRegistry(
+    const weft::server::ServerConfig& config) {
+  WEFT_ASSIGN_OR_RETURN(std::string endpoint, weft::membership::ParseEtcdUrl(config.registry));
+  weft::membership::EtcdRegistryOptions options;
+  options.endpoint = std::move(endpoint);
+  options.cluster = config.cluster;
+  options.lease_ttl_s = config.lease_ttl_seconds;
+  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<weft::membership::EtcdRegistry> registry,
+                        weft::membership::EtcdRegistry::Create(std::move(options)));
+  return std::unique_ptr<weft::membership::Registry>(std::move(registry));
 }
 
 }  // namespace
@@ -68,6 +82,35 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // A member with a registry joins its cluster: starting is joining (DESIGN §8). Clients are
+  // already served; regions answer -LOADING until their join completes.
+  std::unique_ptr<weft::membership::Registry> registry;
+  std::unique_ptr<weft::server::Cluster> cluster;
+  if (!config->registry.empty()) {
+    if (config->registry == "inprocess") {
+      WEFT_LOG_ERROR("--registry inprocess is only for members in one process (weft demo)");
+      server.Stop();
+      server.Wait();
+      return 2;
+    }
+    weft::StatusOr<std::unique_ptr<weft::membership::Registry>> etcd = MakeEtcdRegistry(*config);
+    if (!etcd.ok()) {
+      WEFT_LOG_ERROR("registry: {}", etcd.status().ToString());
+      server.Stop();
+      server.Wait();
+      return 1;
+    }
+    registry = *std::move(etcd);
+    cluster = std::make_unique<weft::server::Cluster>(state, *registry);
+    if (weft::Status status = cluster->Start(); !status.ok()) {
+      WEFT_LOG_ERROR("cannot join the cluster: {}", status.ToString());
+      cluster->Stop();
+      server.Stop();
+      server.Wait();
+      return 1;
+    }
+  }
+
   std::thread signal_waiter([&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
@@ -76,6 +119,8 @@ int main(int argc, char** argv) {
     server.Stop();
   });
   server.Wait();
+  if (cluster != nullptr)
+    cluster->Stop();
   // If SHUTDOWN ended the server, wake the waiter so it can finish.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
