@@ -38,6 +38,8 @@ using AddSubcommandFunction = Subcommand (*)(CLI::App& parent);
 Subcommand AddStatusCommand(CLI::App& parent);
 // `weft load`: load_command.cc.
 Subcommand AddLoadCommand(CLI::App& parent);
+// `weft demo`: demo_command.cc (the main job; members in this process: demo_cluster.h).
+Subcommand AddDemoCommand(CLI::App& parent);
 
 // Ctrl-C handling for long-running subcommands: after InstallInterruptHandler(), SIGINT and
 // SIGTERM set a flag (polled with Interrupted()) instead of killing the process, so the

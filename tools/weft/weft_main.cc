@@ -15,6 +15,7 @@ namespace {
 constexpr weft::tools::AddSubcommandFunction kSubcommands[] = {
     weft::tools::AddStatusCommand,
     weft::tools::AddLoadCommand,
+    weft::tools::AddDemoCommand,
 };
 
 }  // namespace
