@@ -1,0 +1,252 @@
+"""Multi-process clusters through a real etcd: joins under write load, kill -9 of the provider
+and of the joiner, deletes and expiries racing the image, two joins at once, an empty region,
+16 MiB values, and bad peers on the peer port (DESIGN.md §5, §6; issue 3's test list).
+
+Every check after a load: all digests equal (WEFT.DIGEST) and every acknowledged write is
+present with its last acknowledged value (single-writer keys) on every member.
+"""
+
+import os
+import random
+import socket
+import struct
+import tempfile
+import time
+import unittest
+
+import harness
+from cluster_harness import (Etcd, Member, Writer, wait_active, wait_quiet, write_secret)
+from harness import wait_until
+
+
+class ClusterTest(unittest.TestCase):
+    etcd = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.etcd = Etcd().start()
+        cls.dir = tempfile.mkdtemp(prefix="weft-it-cluster-")
+        cls.secret = write_secret(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.etcd:
+            cls.etcd.cleanup()
+
+    def setUp(self):
+        # A fresh cluster name per test: its registry keys never meet another test's.
+        self.cluster = "it-%s-%d" % (self._testMethodName[-20:].replace("_", "-"),
+                                     random.getrandbits(32))
+        self.members = []
+
+    def tearDown(self):
+        failed = any(error for _, error in
+                     (self._outcome.errors if hasattr(self._outcome, "errors") else []))
+        for member in self.members:
+            if failed:
+                print("--- log of %s ---\n%s" % (member.name, member.log_tail()))
+            member.cleanup()
+
+    def member(self, name, *args, secret=None):
+        member = Member(name, self.etcd, secret or self.secret, self.cluster, args).start()
+        self.members.append(member)
+        return member
+
+    def cluster_of(self, count):
+        members = []
+        for i in range(count):
+            m = self.member("m%d" % (i + 1))
+            wait_active(m)
+            members.append(m)
+        return members
+
+    def preload(self, member, keys, value_size=100, prefix="pre"):
+        client = member.client()
+        pipe = client.pipeline(transaction=False)
+        for i in range(keys):
+            pipe.set("%s:%d" % (prefix, i), b"v" * value_size)
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+
+    def assert_converged(self, members, writers=()):
+        wait_quiet(members)
+        digests = {m.name: m.digest() for m in members}
+        self.assertEqual(len(set(digests.values())), 1, "digests differ: %s" % digests)
+        for writer in writers:
+            for m in members:
+                writer.check_on(m)
+
+    def test_join_under_load_converges(self):
+        m1, m2, m3 = self.cluster_of(3)
+        self.preload(m1, 20_000)
+        writers = [Writer(m, "w%d" % i) for i, m in enumerate((m1, m2, m3))]
+        for w in writers:
+            w.start()
+        time.sleep(0.5)
+        m4 = self.member("m4")
+        wait_active(m4)
+        time.sleep(0.5)
+        for w in writers:
+            w.stop()
+        self.assertTrue(all(w.ops > 0 for w in writers))
+        region = m4.region()
+        self.assertGreater(int(region["entries"]), 20_000)
+        self.assertEqual(region["members"], "4")
+        self.assert_converged([m1, m2, m3, m4], writers)
+        # INFO replication shows every channel with its counters.
+        channels = [v for k, v in m1.replication().items() if k.startswith("channel")]
+        self.assertTrue(any(c["dir"] == "out" and int(c["sent"]) > 0 for c in channels))
+        self.assertTrue(any(c["dir"] == "in" and int(c["received"]) > 0 for c in channels))
+
+    def test_provider_killed_during_image_join_completes_from_another(self):
+        # m1 streams its image slowly, so the kill lands in the middle of it.
+        m1 = self.member("m1", "--image-rate-limit", "1mb")
+        wait_active(m1)
+        m2 = self.member("m2")
+        wait_active(m2)
+        m3 = self.member("m3")
+        wait_active(m3)
+        self.preload(m1, 30_000)
+        writers = [Writer(m, "w%d" % i) for i, m in enumerate((m1, m2, m3))]
+        for w in writers:
+            w.start()
+        m4 = self.member("m4", "--provider", "m1")
+        wait_until(lambda: m4.region().get("phase") == "image" and
+                   int(m4.region().get("entries", "0")) > 0, 30, "the image from m1")
+        m1.kill()
+        wait_active(m4, timeout_s=60)
+        time.sleep(0.3)
+        for w in writers:
+            w.stop()
+        self.assertEqual(m4.region()["join_attempts"], "2")
+        survivors = [m2, m3, m4]
+        wait_until(lambda: all(m.region()["members"] == "3" for m in survivors), 20,
+                   "m1 dropped from the group")
+        self.assert_converged(survivors, writers)
+
+    def test_joiner_killed_others_keep_serving_and_drop_it(self):
+        m1, m2 = self.member("m1", "--image-rate-limit", "1mb"), None
+        wait_active(m1)
+        m2 = self.member("m2")
+        wait_active(m2)
+        self.preload(m1, 30_000)
+        m3 = self.member("m3", "--provider", "m1")
+        wait_until(lambda: m3.region().get("phase") == "image", 30, "m3's image")
+        writers = [Writer(m, "w%d" % i) for i, m in enumerate((m1, m2))]
+        for w in writers:
+            w.start()
+        time.sleep(0.2)
+        m3.kill()
+        wait_until(lambda: all(m.region()["members"] == "2" for m in (m1, m2)), 20,
+                   "the dead joiner dropped")
+        ops_before = [w.ops for w in writers]
+        time.sleep(1.0)
+        for w in writers:
+            w.stop()
+        # Writes went on after the joiner died (nothing waits on it), none failed.
+        for w, before in zip(writers, ops_before):
+            self.assertGreater(w.ops, before)
+            self.assertEqual(w.errors, 0)
+            self.assertLess(w.max_latency_s, 5.0)
+        self.assert_converged([m1, m2], writers)
+
+    def test_deletes_and_expiries_racing_the_image_never_resurrect(self):
+        m1 = self.member("m1", "--image-rate-limit", "4mb")
+        wait_active(m1)
+        m2 = self.member("m2")
+        wait_active(m2)
+        writers = [Writer(m, "d%d" % i, keys=2000, delete_every=3, expire_every=5)
+                   for i, m in enumerate((m1, m2))]
+        # Fill the key space first so that the image carries what the deletes remove.
+        for w in writers:
+            w.max_ops = 4000
+            w.start()
+        for w in writers:
+            w.join(timeout=60)
+        writers = [Writer(m, "d%d" % i, keys=2000, delete_every=3, expire_every=5)
+                   for i, m in enumerate((m1, m2))]
+        for w in writers:
+            w.start()
+        m3 = self.member("m3", "--provider", "m1")
+        wait_active(m3)
+        for w in writers:
+            w.stop()
+        time.sleep(0.2)  # let the 50 ms expiries pass
+        members = [m1, m2, m3]
+        self.assert_converged(members, writers)
+        for w in writers:
+            deleted = [k for k, v in w.acked.items() if v is None and k not in w.in_doubt]
+            self.assertTrue(deleted)
+            for m in members:
+                values = m.client().mget(deleted)
+                self.assertEqual(values, [None] * len(deleted), m.name)
+
+    def test_two_joins_at_once(self):
+        m1, m2 = self.cluster_of(2)
+        self.preload(m1, 10_000)
+        writers = [Writer(m, "w%d" % i) for i, m in enumerate((m1, m2))]
+        for w in writers:
+            w.start()
+        j1 = self.member("j1")
+        j2 = self.member("j2")
+        wait_active(j1)
+        wait_active(j2)
+        for w in writers:
+            w.stop()
+        self.assert_converged([m1, m2, j1, j2], writers)
+
+    def test_join_of_an_empty_region(self):
+        (m1,) = self.cluster_of(1)
+        m2 = self.member("m2")
+        wait_active(m2)
+        self.assertEqual(m2.client().dbsize(), 0)
+        m2.client().set("after", "join")
+        wait_quiet([m1, m2])
+        self.assertEqual(m1.client().get("after"), b"join")
+
+    def test_sixteen_mib_values_in_image_and_live(self):
+        m1, m2 = self.cluster_of(2)
+        big = os.urandom(16 << 20)
+        for i in range(3):
+            m1.client(timeout=30).set("big:image:%d" % i, big)
+        m3 = self.member("m3")
+        m1.client(timeout=30).set("big:live", big[::-1])
+        wait_active(m3)
+        self.assert_converged([m1, m2, m3])
+        self.assertEqual(m3.client(timeout=30).get("big:image:2"), big)
+        self.assertEqual(m3.client(timeout=30).get("big:live"), big[::-1])
+
+    def test_bad_peers_are_refused_without_harm(self):
+        m1, m2 = self.cluster_of(2)
+        # Garbage, an HTTP request, a truncated frame, and silence on the peer port.
+        payloads = [os.urandom(4096), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    struct.pack("<BBHII", 1, 1, 0, 1000, 0) + b"x" * 10]
+        for payload in payloads:
+            with socket.create_connection(("127.0.0.1", m1.peer_port), timeout=5) as s:
+                s.sendall(payload)
+                time.sleep(0.1)
+        silent = socket.create_connection(("127.0.0.1", m1.peer_port), timeout=5)
+        # A member with the wrong secret: it registers but nobody talks to it.
+        other_dir = tempfile.mkdtemp(prefix="weft-it-wrong-")
+        wrong = self.member("intruder", secret=write_secret(other_dir, "a-different-secret-xyz!!"))
+        time.sleep(1.0)
+        self.assertNotEqual(wrong.region()["state"], "ACTIVE")
+        with self.assertRaises(Exception):
+            wrong.client().get("k")  # -LOADING: it never received the data
+        # The members go on replicating.
+        writer = Writer(m1, "after-bad", max_ops=300)
+        writer.start()
+        writer.join(timeout=60)
+        wrong.kill()
+        silent.close()
+        wait_until(lambda: m1.region()["members"] == "2", 20, "the intruder dropped")
+        self.assertEqual(writer.errors, 0)
+        self.assert_converged([m1, m2], [writer])
+        log = m1.log_text()
+        self.assertIn("refused peer connection", log)
+        self.assertIn("secret", log)
+
+
+if __name__ == "__main__":
+    harness.main()
