@@ -1,364 +1,612 @@
+// PeerConnection: dialing, the handshake on a socket, reading frames, the pulled write path,
+// and closing. PeerListener lives in peer_listener.cc.
 #include "weft/transport/peer_link.h"
 
 #include <chrono>
 #include <utility>
 
+#include "weft/base/check.h"
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
+#include "weft/transport/peer_link_internal.h"
 
 namespace weft::transport {
 namespace {
 
-constexpr size_t kReadBufferBytes = 64 * 1024;
-constexpr uint8_t kFirstUserFrameType = 16;
+// Reads ask for at least this much room: big enough that a stream of small frames costs few
+// system calls, small enough per wake-up that one busy connection does not starve others.
+constexpr size_t kReadChunkBytes = 64 * 1024;
+// Handshake frames are tiny; an unauthenticated peer gets no more room than this.
+constexpr size_t kHandshakeReadBytes = 2 * 1024;
+// A write buffer that grew past this for a huge frame is released rather than kept.
+constexpr size_t kRetainedWriteBufferBytes = 8 << 20;
 
-std::string Describe(const asio::ip::tcp::socket& socket) {
-  std::error_code error;
-  const asio::ip::tcp::endpoint endpoint = socket.remote_endpoint(error);
-  return error ? std::string("?") : StrCat(endpoint.address().to_string(), ":", endpoint.port());
+// User frames in a sequence of whole frames, or nullopt if it is not one.
+std::optional<size_t> CountUserFrames(std::string_view bytes) {
+  size_t frames = 0;
+  while (!bytes.empty()) {
+    if (bytes.size() < kFrameHeaderBytes) {
+      return std::nullopt;
+    }
+    size_t length = 0;
+    for (int i = 0; i < 4; ++i) {
+      length |= size_t{static_cast<uint8_t>(bytes[4 + i])} << (8 * i);
+    }
+    if (bytes.size() - kFrameHeaderBytes < length) {
+      return std::nullopt;
+    }
+    if (static_cast<uint8_t>(bytes[1]) >= kFirstUserFrameType) {
+      ++frames;
+    }
+    bytes.remove_prefix(kFrameHeaderBytes + length);
+  }
+  return frames;
 }
 
 }  // namespace
 
-PeerConnection::PeerConnection(asio::ip::tcp::socket socket, PeerIdentity self, std::string secret)
-    : socket_(std::move(socket)),
-      deadline_(socket_.get_executor()),
-      self_(std::move(self)),
-      secret_(std::move(secret)),
-      remote_(Describe(socket_)),
-      read_buffer_(kReadBufferBytes) {
-  std::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+std::string DescribeEndpoint(const asio::ip::tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  return address.is_v6() ? StrCat("[", address.to_string(), "]:", endpoint.port())
+                         : StrCat(address.to_string(), ":", endpoint.port());
+}
+
+PeerConnection::PeerConnection(PassKey, Strand strand, asio::ip::tcp::socket socket,
+                               const PeerLinkOptions& options)
+    : strand_(std::move(strand)),
+      socket_(std::move(socket)),
+      timer_(strand_),
+      options_(options),
+      decoder_(kHandshakePayloadMax) {
+  std::error_code error;
+  const asio::ip::tcp::endpoint endpoint = socket_.remote_endpoint(error);
+  if (!error) {
+    remote_ = DescribeEndpoint(endpoint);
+  }
 }
 
 PeerConnection::~PeerConnection() = default;
 
-void PeerConnection::Dial(asio::io_context& io, const std::string& host, uint16_t port,
-                          const PeerIdentity& self, const std::string& secret, ChannelInfo channel,
-                          DialHandler done) {
-  std::error_code error;
-  const asio::ip::address address = asio::ip::make_address(host, error);
-  if (error) {
-    asio::post(io, [done, host] {
-      done(absl::InvalidArgumentError(StrCat("not an IP address: ", host)));
-    });
+void PeerConnection::Dial(asio::io_context& io, std::string host, uint16_t port,
+                          const PeerIdentity& self, std::string secret, ChannelInfo channel,
+                          DialHandler done, const PeerLinkOptions& options) {
+  const Status valid = ValidateHandshakeConfig(self, secret);
+  if (!valid.ok()) {
+    asio::post(io, [done = std::move(done), valid] { done(valid); });
     return;
   }
-  auto socket = std::make_shared<asio::ip::tcp::socket>(io);
-  auto timer = std::make_shared<asio::steady_timer>(io);
-  timer->expires_after(std::chrono::milliseconds(kHandshakeTimeoutMs));
-  timer->async_wait([socket](const std::error_code& timer_error) {
-    if (!timer_error) {
-      std::error_code ignored;
-      socket->close(ignored);  // the connect completes with operation_aborted
+  Strand strand = asio::make_strand(io);
+  asio::ip::tcp::socket socket(strand);
+  auto connection = std::make_shared<PeerConnection>(PassKey{}, strand, std::move(socket), options);
+  connection->remote_ = StrCat(host, ":", port);  // until connected
+  connection->channel_ = channel;
+  connection->dialer_.emplace(self, std::move(secret), channel, NewNonce());
+  connection->on_handshake_ = [done = std::move(done)](const Status& status,
+                                                       std::shared_ptr<PeerConnection> self) {
+    if (status.ok()) {
+      done(std::move(self));
+    } else {
+      done(status);
     }
-  });
-  socket->async_connect(
-      asio::ip::tcp::endpoint(address, port), [socket, timer, self, secret, channel, done, host,
-                                               port](const std::error_code& connect_error) {
-        timer->cancel();
-        if (connect_error) {
-          done(absl::UnavailableError(
-              StrCat("cannot connect to ", host, ":", port, ": ", connect_error.message())));
+  };
+  asio::post(connection->strand_,
+             [connection, host = std::move(host), port] { connection->BeginDial(host, port); });
+}
+
+void PeerConnection::BeginDial(const std::string& host, uint16_t port) {
+  ArmTimer(options_.connect_timeout_ms);
+  resolver_.emplace(strand_);
+  resolver_->async_resolve(
+      host, std::to_string(port), asio::ip::tcp::resolver::numeric_service,
+      [self = shared_from_this(), host, port](const std::error_code& error,
+                                              asio::ip::tcp::resolver::results_type results) {
+        if (self->state_ != State::kConnecting) {
+          return;  // timed out
+        }
+        if (error) {
+          self->Terminate(
+              absl::UnavailableError(StrCat("cannot resolve ", host, ": ", error.message())));
           return;
         }
-        std::shared_ptr<PeerConnection> connection(
-            new PeerConnection(std::move(*socket), self, secret));
-        connection->channel_ = channel;
-        connection->dialer_.emplace(self, secret, channel, NewNonce());
-        connection->on_handshake_ = [connection, done](const Status& status) {
-          if (status.ok()) {
-            done(connection);
-          } else {
-            done(status);
-          }
-        };
-        connection->ArmDeadline();
-        connection->Send(connection->dialer_->Hello());
-        connection->Read();
+        asio::async_connect(
+            self->socket_, results,
+            [self, host, port](const std::error_code& error, const asio::ip::tcp::endpoint&) {
+              self->OnConnected(error, host, port);
+            });
       });
 }
 
-void PeerConnection::ArmDeadline() {
-  deadline_.expires_after(std::chrono::milliseconds(kHandshakeTimeoutMs));
-  std::weak_ptr<PeerConnection> weak = shared_from_this();
-  deadline_.async_wait([weak](const std::error_code& error) {
-    std::shared_ptr<PeerConnection> self = weak.lock();
-    if (!error && self != nullptr && !self->established_) {
-      self->Fail(absl::DeadlineExceededError("no handshake within the deadline"));
+void PeerConnection::OnConnected(const std::error_code& error, const std::string& host,
+                                 uint16_t port) {
+  if (state_ != State::kConnecting) {
+    return;  // timed out
+  }
+  if (error) {
+    Terminate(absl::UnavailableError(
+        StrCat("cannot connect to ", host, ":", port, ": ", error.message())));
+    return;
+  }
+  resolver_.reset();
+  std::error_code ignored;
+  const asio::ip::tcp::endpoint endpoint = socket_.remote_endpoint(ignored);
+  if (!ignored) {
+    remote_ = DescribeEndpoint(endpoint);
+  }
+  BeginHandshake();
+}
+
+void PeerConnection::BeginHandshake() {
+  state_ = State::kHandshake;
+  std::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  ArmTimer(options_.handshake_timeout_ms);
+  if (dialer_) {
+    QueueFrames(dialer_->Hello());
+  }
+  MaybeWrite();
+  Read();
+}
+
+void PeerConnection::ArmTimer(int64_t timeout_ms) {
+  // A generation, because an expired wait may already be queued when the timer is re-armed.
+  const uint64_t generation = ++timer_generation_;
+  timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  timer_.async_wait([self = shared_from_this(), generation,
+                     timeout_ms](const std::error_code& error) {
+    if (error || generation != self->timer_generation_) {
+      return;
+    }
+    switch (self->state_) {
+      case State::kConnecting:
+        self->Terminate(absl::DeadlineExceededError(
+            StrCat("no connection to ", self->remote_, " within ", timeout_ms, " ms")));
+        break;
+      case State::kHandshake:
+        self->Terminate(absl::DeadlineExceededError(StrCat(
+            "no handshake within ", timeout_ms, " ms (waiting for the peer's ",
+            self->dialer_ ? self->dialer_->waiting_for() : self->acceptor_->waiting_for(), ")")));
+        break;
+      case State::kClosing:
+        self->Terminate(absl::CancelledError("closed by this member"));
+        break;
+      case State::kEstablished:
+      case State::kClosed:
+        break;
     }
   });
 }
 
 void PeerConnection::Start(FrameHandler on_frame, ClosedHandler on_closed) {
-  on_frame_ = std::move(on_frame);
-  on_closed_ = std::move(on_closed);
-  started_ = true;
-  // Frames that arrived with the handshake's last one wait in the decoder.
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    if (self->closed_) {
-      if (self->on_closed_) {
-        auto on_closed = std::move(self->on_closed_);
-        self->on_closed_ = nullptr;
-        on_closed(absl::CancelledError("closed before it started"));
-      }
+  asio::post(strand_, [self = shared_from_this(), on_frame = std::move(on_frame),
+                       on_closed = std::move(on_closed)]() mutable {
+    WEFT_DCHECK(!self->started_);
+    if (self->started_) {
       return;
     }
-    if (self->Dispatch()) {
-      self->Read();
+    self->started_ = true;
+    self->on_frame_ = std::move(on_frame);
+    self->on_closed_ = std::move(on_closed);
+    if (!self->close_reason_.ok()) {
+      self->ReportClosed(self->close_reason_);  // closed before it started
+      return;
     }
+    self->Pump();
   });
 }
 
 void PeerConnection::Read() {
-  if (reading_ || closed_) {
+  if (read_pending_ || state_ == State::kConnecting || state_ == State::kClosed) {
     return;
   }
-  reading_ = true;
-  socket_.async_read_some(asio::buffer(read_buffer_),
+  if (state_ == State::kEstablished && (!started_ || paused_.load(std::memory_order_acquire) ||
+                                        close_requested_.load(std::memory_order_acquire))) {
+    return;  // the owner is not taking frames: leave them in the socket (back-pressure)
+  }
+  read_pending_ = true;
+  const std::span<char> space =
+      decoder_.PrepareAppend(state_ == State::kHandshake ? kHandshakeReadBytes : kReadChunkBytes);
+  socket_.async_read_some(asio::buffer(space.data(), space.size()),
                           [self = shared_from_this()](const std::error_code& error, size_t bytes) {
                             self->OnRead(error, bytes);
                           });
 }
 
 void PeerConnection::OnRead(const std::error_code& error, size_t bytes) {
-  reading_ = false;
-  if (closed_) {
+  read_pending_ = false;
+  if (state_ == State::kClosed) {
     return;
   }
   if (error) {
-    Fail(error == asio::error::eof
-             ? absl::UnavailableError("closed by the peer")
-             : absl::UnavailableError(StrCat("read failed: ", error.message())));
+    if (error == asio::error::eof) {
+      Terminate(PeerClosedReason());
+    } else {
+      Terminate(absl::UnavailableError(StrCat("read failed: ", error.message())));
+    }
     return;
   }
+  decoder_.CommitAppend(bytes);
   bytes_in_.fetch_add(bytes, std::memory_order_relaxed);
-  decoder_.Feed(read_buffer_.data(), bytes);
-  if (Dispatch() && (!established_ || started_)) {
+  if (state_ == State::kClosing) {
+    decoder_.DiscardBuffered();  // waiting for the peer's end of stream; nothing is delivered
+    Read();
+    return;
+  }
+  Pump();
+}
+
+Status PeerConnection::PeerClosedReason() const {
+  switch (state_) {
+    case State::kHandshake:
+      if (acceptor_ && std::string_view(acceptor_->waiting_for()) == "Proof") {
+        return absl::UnavailableError(
+            "the dialer closed the connection instead of sending its Proof (as a dialer does "
+            "when this member's proof fails: do the cluster secrets differ?)");
+      }
+      if (dialer_ && std::string_view(dialer_->waiting_for()) == "Challenge") {
+        return absl::UnavailableError(
+            "the acceptor closed the connection instead of answering the Hello (it refused "
+            "it; its log says why)");
+      }
+      if (dialer_ && std::string_view(dialer_->waiting_for()) == "Welcome") {
+        return absl::UnavailableError(
+            "the acceptor closed the connection instead of welcoming this member (it refused "
+            "the proof: do the cluster secrets differ?)");
+      }
+      return absl::UnavailableError(StrCat("the peer closed the connection before its ",
+                                           acceptor_ ? acceptor_->waiting_for() : "Challenge"));
+    case State::kEstablished:
+      if (decoder_.buffered_bytes() > 0) {
+        return absl::UnavailableError(StrCat("closed by the peer in the middle of a frame (",
+                                             decoder_.buffered_bytes(), " bytes of it received)"));
+      }
+      return absl::UnavailableError("closed by the peer");
+    case State::kConnecting:
+    case State::kClosing:
+    case State::kClosed:
+      break;
+  }
+  return absl::CancelledError("closed by this member");
+}
+
+void PeerConnection::Pump() {
+  if (Dispatch()) {
     Read();
   }
 }
 
 bool PeerConnection::Dispatch() {
-  uint8_t type = 0;
-  std::string_view payload;
-  while (!closed_) {
-    if (established_ && !started_) {
-      return true;  // hold user frames until the owner starts the connection
-    }
-    const FrameDecoder::Result result = decoder_.Next(&type, &payload);
-    if (result == FrameDecoder::Result::kNeedMore) {
-      return true;
-    }
-    if (result == FrameDecoder::Result::kError) {
-      Fail(decoder_.error());
-      return false;
-    }
-    if (!established_) {
-      HandshakeStep step =
-          dialer_ ? dialer_->OnFrame(type, payload) : acceptor_->OnFrame(type, payload);
-      if (!step.status.ok()) {
-        Fail(step.status);
+  while (true) {
+    if (state_ == State::kEstablished) {
+      if (!started_ || paused_.load(std::memory_order_acquire) ||
+          close_requested_.load(std::memory_order_acquire)) {
         return false;
       }
-      if (!step.reply.empty()) {
-        Send(std::move(step.reply));
-      }
-      if (step.established) {
-        established_ = true;
-        deadline_.cancel();
-        if (dialer_) {
-          peer_ = dialer_->peer();
-        } else {
-          peer_ = acceptor_->peer();
-          channel_ = acceptor_->channel();
-        }
-        auto on_handshake = std::move(on_handshake_);
-        on_handshake_ = nullptr;
-        on_handshake(absl::OkStatus());
+    } else if (state_ != State::kHandshake) {
+      return false;
+    }
+    Frame frame;
+    switch (decoder_.Next(&frame)) {
+      case FrameDecoder::Result::kNeedMore:
+        return true;
+      case FrameDecoder::Result::kError:
+        Fail(decoder_.error());
+        return false;
+      case FrameDecoder::Result::kFrame:
+        break;
+    }
+    if (state_ == State::kHandshake) {
+      if (!OnHandshakeFrame(frame)) {
+        return false;
       }
       continue;
     }
-    if (type < kFirstUserFrameType) {
+    if (frame.type < kFirstUserFrameType) {
       Fail(absl::InvalidArgumentError(
-          StrCat("handshake frame type ", type, " after the handshake")));
+          StrCat("handshake frame type ", frame.type, " after the handshake")));
       return false;
     }
-    on_frame_(type, payload);
+    frames_in_.fetch_add(1, std::memory_order_relaxed);
+    on_frame_(frame.type, frame.payload);
   }
-  return false;
+}
+
+bool PeerConnection::OnHandshakeFrame(const Frame& frame) {
+  HandshakeStep step = dialer_ ? dialer_->OnFrame(frame.type, frame.payload)
+                               : acceptor_->OnFrame(frame.type, frame.payload);
+  if (!step.status.ok()) {
+    Terminate(step.status);  // sends nothing more
+    return false;
+  }
+  if (!step.reply.empty()) {
+    QueueFrames(std::move(step.reply));
+  }
+  if (!step.established) {
+    MaybeWrite();
+    return true;
+  }
+  state_ = State::kEstablished;
+  ++timer_generation_;
+  timer_.cancel();
+  decoder_.set_max_payload_bytes(options_.frame_payload_max_bytes);
+  if (dialer_) {
+    peer_ = dialer_->peer();
+  } else {
+    peer_ = acceptor_->peer();
+    channel_ = acceptor_->channel();
+  }
+  dialer_.reset();
+  acceptor_.reset();
+  MaybeWrite();  // the Welcome leaves before anything the owner sends
+  HandshakeDone done = std::move(on_handshake_);
+  on_handshake_ = nullptr;
+  done(absl::OkStatus(), shared_from_this());
+  return true;
 }
 
 void PeerConnection::SetSource(FrameSource* source) {
-  asio::post(socket_.get_executor(), [self = shared_from_this(), source] {
-    self->source_ = source;
-    self->MaybeWrite();
-  });
+  {
+    MutexLock lock(&mutex_);
+    source_ = source;
+    // On the strand, no Fill can be running unless this is called from inside it.
+    if (!strand_.running_in_this_thread()) {
+      while (filling_) {
+        fill_done_.Wait(&mutex_);
+      }
+    }
+  }
+  if (source != nullptr) {
+    Wake();
+  }
 }
 
 void PeerConnection::Wake() {
-  if (wake_posted_.exchange(true, std::memory_order_acq_rel)) {
+  if (close_requested_.load(std::memory_order_acquire) ||
+      kick_posted_.exchange(true, std::memory_order_acq_rel)) {
     return;
   }
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    self->wake_posted_.store(false, std::memory_order_release);
+  asio::post(strand_, [self = shared_from_this()] {
+    self->kick_posted_.store(false, std::memory_order_release);
     self->MaybeWrite();
   });
 }
 
-void PeerConnection::Send(std::string frame) {
-  asio::post(socket_.get_executor(),
-             [self = shared_from_this(), frame = std::move(frame)]() mutable {
-               if (self->closed_) {
-                 return;
-               }
-               self->control_.push_back(std::move(frame));
-               self->MaybeWrite();
-             });
+void PeerConnection::Send(std::string frames) {
+  if (frames.empty() || close_requested_.load(std::memory_order_acquire)) {
+    return;
+  }
+  const std::optional<size_t> count = CountUserFrames(frames);
+  WEFT_DCHECK(count.has_value());
+  if (!count.has_value()) {
+    // A caller's bug; sending it would desynchronise the peer's decoder.
+    WEFT_LOG_ERROR("peer connection {}: dropping {} bytes given to Send that are not whole frames",
+                   remote_, frames.size());
+    return;
+  }
+  bool overflow = false;
+  {
+    MutexLock lock(&mutex_);
+    if (send_queue_.size() + frames.size() > options_.send_queue_bytes_max) {
+      overflow = true;
+    } else if (send_queue_.empty() && frames.size() > send_queue_.capacity()) {
+      send_queue_ = std::move(frames);
+    } else {
+      send_queue_.append(frames);
+    }
+    if (!overflow) {
+      send_queue_frames_ += *count;
+    }
+  }
+  if (overflow) {
+    if (!close_requested_.exchange(true, std::memory_order_acq_rel)) {
+      asio::post(strand_, [self = shared_from_this()] {
+        self->Fail(absl::ResourceExhaustedError(
+            StrCat("more than ", self->options_.send_queue_bytes_max,
+                   " bytes queued for sending: the peer is not reading")));
+      });
+    }
+    return;
+  }
+  Wake();
+}
+
+void PeerConnection::QueueFrames(std::string frames) {
+  const size_t count = CountUserFrames(frames).value_or(0);
+  MutexLock lock(&mutex_);
+  send_queue_.append(frames);
+  send_queue_frames_ += count;
+}
+
+size_t PeerConnection::queued_bytes() const {
+  MutexLock lock(&mutex_);
+  return send_queue_.size() + in_flight_bytes_.load(std::memory_order_relaxed);
 }
 
 void PeerConnection::MaybeWrite() {
-  if (writing_ || closed_) {
+  if (write_pending_ || flushed_ || state_ == State::kConnecting || state_ == State::kClosed) {
     return;
   }
-  writing_buffer_.clear();
-  while (!control_.empty() && writing_buffer_.size() < kWriteBatchBytes) {
-    writing_buffer_.append(control_.front());
-    control_.pop_front();
+  write_buffer_.clear();
+  FrameSource* source = nullptr;
+  {
+    MutexLock lock(&mutex_);
+    write_buffer_.swap(send_queue_);  // the emptied buffer keeps its capacity for Send
+    write_frames_ = send_queue_frames_;
+    send_queue_frames_ = 0;
+    if (state_ == State::kEstablished && !close_requested_.load(std::memory_order_acquire) &&
+        write_buffer_.size() < options_.write_batch_bytes && source_ != nullptr) {
+      source = source_;
+      filling_ = true;
+    }
   }
-  // Data only once authenticated, and after the control frames queued so far.
-  if (established_ && source_ != nullptr && writing_buffer_.size() < kWriteBatchBytes) {
-    source_->Fill(&writing_buffer_, kWriteBatchBytes - writing_buffer_.size());
+  if (source != nullptr) {
+    const size_t before = write_buffer_.size();
+    source->Fill(&write_buffer_, options_.write_batch_bytes - before);
+    {
+      MutexLock lock(&mutex_);
+      filling_ = false;
+    }
+    fill_done_.SignalAll();
+    const std::optional<size_t> frames =
+        CountUserFrames(std::string_view(write_buffer_).substr(before));
+    if (!frames.has_value()) {
+      WEFT_DCHECK(false);
+      Fail(absl::InternalError("the frame source appended bytes that are not whole frames"));
+      return;
+    }
+    write_frames_ += *frames;
   }
-  if (writing_buffer_.empty()) {
+  if (write_buffer_.empty()) {
+    if (state_ == State::kClosing) {
+      FinishFlush();
+    }
     return;
   }
-  writing_ = true;
-  asio::async_write(
-      socket_, asio::buffer(writing_buffer_),
-      [self = shared_from_this()](const std::error_code& error, size_t bytes) {
-        self->writing_ = false;
-        if (self->closed_) {
-          return;
-        }
-        if (error) {
-          self->Fail(absl::UnavailableError(StrCat("write failed: ", error.message())));
-          return;
-        }
-        self->bytes_out_.fetch_add(bytes, std::memory_order_relaxed);
-        self->MaybeWrite();
-      });
+  write_pending_ = true;
+  writing_.store(true, std::memory_order_relaxed);
+  in_flight_bytes_.store(write_buffer_.size(), std::memory_order_relaxed);
+  asio::async_write(socket_, asio::buffer(write_buffer_),
+                    [self = shared_from_this()](const std::error_code& error, size_t bytes) {
+                      self->OnWritten(error, bytes);
+                    });
+}
+
+void PeerConnection::OnWritten(const std::error_code& error, size_t bytes) {
+  write_pending_ = false;
+  writing_.store(false, std::memory_order_relaxed);
+  in_flight_bytes_.store(0, std::memory_order_relaxed);
+  if (state_ == State::kClosed) {
+    return;
+  }
+  if (error) {
+    Terminate(absl::UnavailableError(StrCat("write failed: ", error.message())));
+    return;
+  }
+  bytes_out_.fetch_add(bytes, std::memory_order_relaxed);
+  frames_out_.fetch_add(write_frames_, std::memory_order_relaxed);
+  write_frames_ = 0;
+  if (write_buffer_.capacity() > kRetainedWriteBufferBytes) {
+    std::string().swap(write_buffer_);
+  }
+  MaybeWrite();
 }
 
 void PeerConnection::Close() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    self->Fail(absl::CancelledError("closed by this member"));
+  if (close_requested_.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  asio::post(strand_, [self = shared_from_this()] { self->BeginClose(); });
+}
+
+void PeerConnection::PauseReading() {
+  paused_.store(true, std::memory_order_release);
+}
+
+void PeerConnection::ResumeReading() {
+  if (!paused_.exchange(false, std::memory_order_acq_rel)) {
+    return;
+  }
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->state_ == State::kEstablished && self->started_) {
+      self->Pump();
+    }
   });
+}
+
+void PeerConnection::BeginClose() {
+  switch (state_) {
+    case State::kConnecting:
+    case State::kHandshake:
+      Terminate(absl::CancelledError("closed by this member"));
+      return;
+    case State::kClosing:
+    case State::kClosed:
+      return;
+    case State::kEstablished:
+      break;
+  }
+  // Graceful: what was given to Send() leaves, then the end of stream; the socket closes when
+  // the peer ends its side too (closing with unread input would reset the connection and could
+  // destroy those last frames before the peer reads them) or when the linger time is up.
+  state_ = State::kClosing;
+  ReportClosed(absl::CancelledError("closed by this member"));
+  {
+    MutexLock lock(&mutex_);
+    source_ = nullptr;
+  }
+  ArmTimer(options_.close_linger_ms);
+  MaybeWrite();
+}
+
+void PeerConnection::FinishFlush() {
+  if (flushed_) {
+    return;
+  }
+  flushed_ = true;
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  decoder_.DiscardBuffered();
+  Read();
 }
 
 void PeerConnection::Fail(const Status& reason) {
-  if (closed_) {
+  if (state_ == State::kEstablished) {
+    WEFT_LOG_WARN("closing peer connection {} (member {}): {}", remote_, peer_.member_name,
+                  std::string(reason.message()));
+  }
+  Terminate(reason);
+}
+
+void PeerConnection::Terminate(const Status& reason) {
+  if (state_ == State::kClosed) {
     return;
   }
-  closed_ = true;
+  const State previous = state_;
+  state_ = State::kClosed;
+  close_requested_.store(true, std::memory_order_release);
+  ++timer_generation_;
+  timer_.cancel();
+  if (resolver_) {
+    resolver_->cancel();
+  }
   std::error_code ignored;
-  deadline_.cancel();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  control_.clear();
-  source_ = nullptr;
-  if (!established_) {
-    if (on_handshake_) {
-      auto on_handshake = std::move(on_handshake_);
-      on_handshake_ = nullptr;
-      on_handshake(reason);
+  decoder_.DiscardBuffered();
+  {
+    MutexLock lock(&mutex_);
+    send_queue_.clear();
+    send_queue_frames_ = 0;
+    source_ = nullptr;
+  }
+  if (previous == State::kConnecting || previous == State::kHandshake) {
+    HandshakeDone done = std::move(on_handshake_);
+    on_handshake_ = nullptr;
+    if (done) {
+      done(reason, shared_from_this());
     }
     return;
   }
-  if (on_closed_) {
-    auto on_closed = std::move(on_closed_);
-    on_closed_ = nullptr;
-    on_frame_ = nullptr;
+  ReportClosed(reason);
+}
+
+void PeerConnection::ReportClosed(const Status& reason) {
+  if (closed_reported_) {
+    return;
+  }
+  if (!started_) {
+    if (close_reason_.ok()) {
+      close_reason_ = reason;  // Start reports it
+    }
+    return;
+  }
+  closed_reported_ = true;
+  ClosedHandler on_closed = std::move(on_closed_);
+  // Released, so that handlers capturing the connection do not keep it alive.
+  on_closed_ = nullptr;
+  on_frame_ = nullptr;
+  if (on_closed) {
     on_closed(reason);
   }
-}
-
-PeerListener::PeerListener(asio::io_context& io, PeerIdentity self, std::string secret,
-                           AcceptHandler on_accept)
-    : io_(io),
-      acceptor_(io),
-      self_(std::move(self)),
-      secret_(std::move(secret)),
-      on_accept_(std::move(on_accept)) {}
-
-PeerListener::~PeerListener() {
-  std::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-Status PeerListener::Listen(const std::string& host, uint16_t port) {
-  std::error_code error;
-  const asio::ip::address address = asio::ip::make_address(host, error);
-  if (error) {
-    return absl::InvalidArgumentError(StrCat("peer address is not an IP address: ", host));
-  }
-  const asio::ip::tcp::endpoint endpoint(address, port);
-  acceptor_.open(endpoint.protocol(), error);
-  if (!error) {
-    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
-  }
-  if (!error) {
-    acceptor_.bind(endpoint, error);
-  }
-  if (!error) {
-    acceptor_.listen(511, error);
-  }
-  if (error) {
-    return absl::UnavailableError(
-        StrCat("cannot listen for peers on ", host, ":", port, ": ", error.message()));
-  }
-  port_ = acceptor_.local_endpoint().port();
-  Accept();
-  return absl::OkStatus();
-}
-
-void PeerListener::Close() {
-  std::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-void PeerListener::Accept() {
-  acceptor_.async_accept(io_, [this](const std::error_code& error, asio::ip::tcp::socket socket) {
-    if (error == asio::error::operation_aborted || !acceptor_.is_open()) {
-      return;
-    }
-    if (error) {
-      WEFT_LOG_WARN("peer accept failed: {}", error.message());
-    } else {
-      std::shared_ptr<PeerConnection> connection(
-          new PeerConnection(std::move(socket), self_, secret_));
-      connection->acceptor_.emplace(self_, secret_, NewNonce());
-      std::weak_ptr<PeerConnection> weak = connection;
-      auto refused = refused_;
-      connection->on_handshake_ = [this, weak, refused](const Status& status) {
-        std::shared_ptr<PeerConnection> connection = weak.lock();
-        if (connection == nullptr) {
-          return;
-        }
-        if (!status.ok()) {
-          refused->fetch_add(1, std::memory_order_relaxed);
-          WEFT_LOG_WARN("refused peer connection from {}: {}", connection->remote_address(),
-                        std::string(status.message()));
-          return;
-        }
-        accepted_.fetch_add(1, std::memory_order_relaxed);
-        on_accept_(connection, connection->peer(), connection->channel());
-      };
-      connection->ArmDeadline();
-      connection->Read();
-    }
-    Accept();
-  });
 }
 
 }  // namespace weft::transport
