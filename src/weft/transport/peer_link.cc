@@ -2,6 +2,7 @@
 // and closing. PeerListener lives in peer_listener.cc.
 #include "weft/transport/peer_link.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -9,6 +10,10 @@
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
 #include "weft/transport/peer_link_internal.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 namespace weft::transport {
 namespace {
@@ -41,6 +46,26 @@ std::optional<size_t> CountUserFrames(std::string_view bytes) {
     bytes.remove_prefix(kFrameHeaderBytes + length);
   }
   return frames;
+}
+
+// Keepalive probes after timeout/2 of silence, then every timeout/6, three of them: a dead
+// peer is declared after about `timeout_ms`, as is data left unacknowledged that long.
+void DetectDeadPeer(asio::ip::tcp::socket& socket, int64_t timeout_ms) {
+  if (timeout_ms <= 0) {
+    return;
+  }
+  const int fd = socket.native_handle();
+  const int on = 1;
+  const int idle_s = static_cast<int>(std::max<int64_t>(1, timeout_ms / 2000));
+  const int interval_s = static_cast<int>(std::max<int64_t>(1, timeout_ms / 6000));
+  const int probes = 3;
+  const unsigned user_timeout_ms = static_cast<unsigned>(timeout_ms);
+  // Best effort: a failure leaves the kernel's defaults, which only detect later.
+  (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 }
 
 }  // namespace
@@ -139,6 +164,7 @@ void PeerConnection::BeginHandshake() {
   state_ = State::kHandshake;
   std::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  DetectDeadPeer(socket_, options_.dead_peer_timeout_ms);
   ArmTimer(options_.handshake_timeout_ms);
   if (dialer_) {
     QueueFrames(dialer_->Hello());

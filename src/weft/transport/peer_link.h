@@ -57,6 +57,11 @@ struct PeerLinkOptions {
   // After Close(): how long frames already given to Send() may take to leave and the peer
   // to acknowledge the end of the stream before the socket is closed regardless.
   int64_t close_linger_ms = 1000;
+  // A peer that vanishes without closing (power loss, a partition) is noticed within about
+  // this long, by TCP keepalive on an idle connection and TCP_USER_TIMEOUT on unacknowledged
+  // data; the connection then closes like any other. A stopped but reachable peer's kernel
+  // still answers, so this never fires for a slow peer. 0: the kernel's defaults (hours).
+  int64_t dead_peer_timeout_ms = 30'000;
   // Listener only: connections in their handshake at once; more are refused at once.
   size_t pending_handshakes_max = 256;
 };
