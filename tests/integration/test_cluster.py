@@ -91,7 +91,7 @@ class ClusterTest(unittest.TestCase):
             w.stop()
         self.assertTrue(all(w.ops > 0 for w in writers))
         region = m4.region()
-        self.assertGreater(int(region["entries"]), 20_000)
+        self.assertGreater(int(region["entries"]), 20_000, region)
         self.assertEqual(region["members"], "4")
         self.assert_converged([m1, m2, m3, m4], writers)
         # INFO replication shows every channel with its counters.

@@ -1,7 +1,6 @@
 #include "weft/server/cluster.h"
 
-#include <pthread.h>
-#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +11,8 @@
 #include "weft/base/strings.h"
 #include "weft/replication/messages.h"
 #include "weft/transport/frame.h"
+
+#include <sys/resource.h>
 
 namespace weft::server {
 namespace {
@@ -131,11 +132,13 @@ class ImagePump final : public std::enable_shared_from_this<ImagePump> {
   std::string payload_;
 };
 
-// The image threads run below everything else (SCHED_IDLE): on a busy machine the join slows
-// down instead of the writers (DESIGN §5 Phase D). Their lock holds are a few entries long.
+// The image threads run at a lower priority (nice 10) on both ends: on a busy machine the join
+// slows down instead of the writers (DESIGN §5 Phase D), yet it still gets about a tenth of a
+// core when everything else is saturated, so it always finishes. (SCHED_IDLE, tried first,
+// starved the join entirely under a saturating load.) Their lock holds are a few entries long.
 void LowerThreadPriority() {
-  sched_param param{};
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
+  constexpr int kImageThreadNice = 10;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kImageThreadNice) != 0) {
     WEFT_LOG_WARN("could not lower the image thread's priority; the image competes with writers");
   }
 }

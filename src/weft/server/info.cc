@@ -107,9 +107,11 @@ void ReplicationSection(ServerState& server, std::string* out) {
     const RegionConfig& region = database.region();
     const replication::RegionReplicator* replicator = database.replicator();
     if (replicator == nullptr) {
-      // Standalone: the region is complete from the start and replicates nowhere.
+      // Standalone: the region is complete from the start and replicates nowhere. A member
+      // started with a registry whose cluster has not started yet is STARTING.
       StrAppend(out, "region", i, ":name=", region.name,
-                ",state=ACTIVE,mode=", region.sync ? "sync" : "async",
+                database.clustered() ? ",state=STARTING,mode=" : ",state=ACTIVE,mode=",
+                region.sync ? "sync" : "async",
                 ",phase=none,provider=,entries=0,bytes=0,rate_bps=0,eta_ms=0,postimage_keys=0,"
                 "members=1,join_ms=0\r\n");
       continue;

@@ -3,8 +3,8 @@
 namespace weft::server {
 
 Database::Database(const RegionConfig& region, const storage::StoreOptions& options,
-                   const Clock& clock, uint64_t origin)
-    : region_(region), store_(options, clock), versions_(clock, origin) {}
+                   const Clock& clock, uint64_t origin, bool clustered)
+    : region_(region), store_(options, clock), versions_(clock, origin), clustered_(clustered) {}
 
 ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_t member_id,
                          uint64_t seed)
@@ -16,7 +16,8 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
   storage::StoreOptions options;
   options.shard_count = config.shard_count;
   for (const RegionConfig& region : config.regions) {
-    databases_.push_back(std::make_unique<Database>(region, options, clock, member_id));
+    databases_.push_back(
+        std::make_unique<Database>(region, options, clock, member_id, !config.registry.empty()));
   }
   if (!config.requirepass.empty()) {
     (void)settings_.Set("requirepass", config.requirepass);

@@ -32,8 +32,9 @@ namespace weft::server {
 // One region as clients see it: its store and the source of versions for local writes.
 class Database {
  public:
+  // `clustered`: the member was started with a registry (the region waits for its replicator).
   Database(const RegionConfig& region, const storage::StoreOptions& options, const Clock& clock,
-           uint64_t origin);
+           uint64_t origin, bool clustered = false);
 
   const RegionConfig& region() const { return region_; }
   storage::Store& store() { return store_; }
@@ -47,17 +48,21 @@ class Database {
     replicator_.store(replicator, std::memory_order_release);
   }
   // Whether clients may use the region: standalone, or ACTIVE in its group (DESIGN §5: until a
-  // joining member holds a complete copy, clients get -LOADING).
+  // joining member holds a complete copy, clients get -LOADING). A member configured with a
+  // registry is not standalone even before its cluster starts: it serves nothing until then,
+  // or writes taken meanwhile would never replicate.
   bool serving() const {
     const replication::RegionReplicator* replicator = this->replicator();
-    return replicator == nullptr || replicator->serving();
+    return replicator != nullptr ? replicator->serving() : !clustered_;
   }
+  bool clustered() const { return clustered_; }
 
  private:
   const RegionConfig region_;
   storage::Store store_;
   storage::VersionSource versions_;
   std::atomic<replication::RegionReplicator*> replicator_{nullptr};
+  const bool clustered_;
 };
 
 // Counters reported by INFO stats. Relaxed atomics: they are statistics, not synchronisation.
