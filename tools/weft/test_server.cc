@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 #include <vector>
 
@@ -135,6 +137,21 @@ TestServer::~TestServer() {
 
 void TestServer::Signal(int signal_number) const {
   kill(pid_, signal_number);
+  if (signal_number != SIGSTOP) {
+    return;
+  }
+  // kill() returns before every thread of the target has stopped: a thread running on another
+  // core may still answer a request. Wait (bounded) until /proc says the process is stopped.
+  const std::string stat_path = StrCat("/proc/", pid_, "/stat");
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream stat(stat_path);
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t paren = text.rfind(')');
+    if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T') {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 std::string BulkReply(std::string_view text) {
