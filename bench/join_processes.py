@@ -46,7 +46,7 @@ def main():
     try:
         for i in range(3):
             m = Member("m%d" % (i + 1), etcd, secret, "bench",
-                       ["--io-threads", "1", "--shards", "1024"]).start()
+                       []).start()
             wait_active(m)
             members.append(m)
         m1 = members[0]
@@ -68,7 +68,7 @@ def main():
         base = rss(provider.process.pid)
         peak = base
         joiner = Member("m4", etcd, secret, "bench",
-                        ["--io-threads", "1", "--shards", "1024", "--provider",
+                        ["--provider",
                          provider.name]).start()
         joined_at = time.monotonic()
         while True:
