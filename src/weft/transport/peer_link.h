@@ -150,6 +150,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   struct PassKey {};
 
  public:
+  // Only Dial and PeerListener can make a PassKey, so only they construct connections.
   PeerConnection(PassKey, Strand strand, asio::ip::tcp::socket socket,
                  const PeerLinkOptions& options);
 
@@ -160,6 +161,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
 
   // Strand-only from here on.
   void BeginDial(const std::string& host, uint16_t port);
+  // Connected (dialer) or accepted: arms the deadline, sends the Hello if dialing, reads.
   void OnConnected(const std::error_code& error, const std::string& host, uint16_t port);
   void BeginHandshake();
   void ArmTimer(int64_t timeout_ms);
@@ -167,17 +169,26 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   void OnRead(const std::error_code& error, size_t bytes);
   // Delivers buffered frames; returns true if reading should go on.
   bool Dispatch();
+  // Feeds the state machine; false if the handshake failed (the connection is closed).
   bool OnHandshakeFrame(const Frame& frame);
+  // Delivers what is buffered, then reads more if the owner is taking frames.
   void Pump();
+  // Starts a write of queued Send() frames plus what Fill adds, unless one is in flight.
   void MaybeWrite();
   void OnWritten(const std::error_code& error, size_t bytes);
+  // Close() on the strand: the graceful close that Close() describes.
   void BeginClose();
+  // Closing, and everything queued is written: half-close and read until the peer's EOF.
   void FinishFlush();
   // Closes the socket at once and reports `reason`.
   void Terminate(const Status& reason);
+  // A protocol violation: logged (once established; the listener logs refusals), then closed.
   void Fail(const Status& reason);
+  // Runs on_closed once, or keeps the reason for Start if not started yet.
   void ReportClosed(const Status& reason);
+  // Why the peer's end of stream ended the connection, naming the handshake step if any.
   Status PeerClosedReason() const;
+  // Queues frames of our own (the handshake's, before Send() is allowed).
   void QueueFrames(std::string frames);
 
   Strand strand_;
