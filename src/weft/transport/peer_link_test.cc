@@ -328,9 +328,11 @@ class PeerLinkTest : public ::testing::Test {
           if (listener_source_ != nullptr) {
             connection->SetSource(listener_source_);
           }
-          MutexLock lock(&mutex_);
-          accepted_.push_back(std::move(connection));
-          signal_.Notify();
+          {
+            MutexLock lock(&mutex_);
+            accepted_.push_back(std::move(connection));
+          }
+          signal_.Notify();  // never under mutex_: waiters take it inside Signal's mutex
         },
         options);
     ASSERT_TRUE(listener_->Listen("127.0.0.1", 0).ok());

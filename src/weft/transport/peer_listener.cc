@@ -72,12 +72,12 @@ void PeerListener::Core::OnAccepted(const std::error_code& error,
     return;
   }
   if (pending.load(std::memory_order_relaxed) >= options.pending_handshakes_max) {
-    refused.fetch_add(1, std::memory_order_relaxed);
     std::error_code ignored;
     const asio::ip::tcp::endpoint endpoint = socket.remote_endpoint(ignored);
     WEFT_LOG_WARN("refused peer connection from {}: {} connections are already in their handshake",
                   ignored ? std::string("?") : DescribeEndpoint(endpoint),
                   options.pending_handshakes_max);
+    refused.fetch_add(1, std::memory_order_release);  // after the log line, as below
     socket.close(ignored);
     Accept();
     return;
@@ -100,9 +100,10 @@ void PeerListener::Core::OnHandshakeDone(const Status& status,
                                          std::shared_ptr<PeerConnection> connection) {
   pending.fetch_sub(1, std::memory_order_relaxed);
   if (!status.ok()) {
-    refused.fetch_add(1, std::memory_order_relaxed);
     WEFT_LOG_WARN("refused peer connection from {}: {}", connection->remote_address(),
                   std::string(status.message()));
+    // Counted after logging, so whoever sees the count can also find the reason in the log.
+    refused.fetch_add(1, std::memory_order_release);
     return;
   }
   if (closed.load(std::memory_order_acquire)) {
@@ -174,7 +175,7 @@ uint64_t PeerListener::accepted() const {
 }
 
 uint64_t PeerListener::refused() const {
-  return core_->refused.load(std::memory_order_relaxed);
+  return core_->refused.load(std::memory_order_acquire);
 }
 
 uint64_t PeerListener::pending_handshakes() const {
