@@ -1,6 +1,7 @@
 """Multi-process clusters through a real etcd: joins under write load, kill -9 of the provider
 and of the joiner, deletes and expiries racing the image, two joins at once, an empty region,
-16 MiB values, and bad peers on the peer port (DESIGN.md §5, §6; issue 3's test list).
+16 MiB values, bad peers on the peer port, and the change events a joiner delivers while the
+image and the live changes race (DESIGN.md §5, §6; issue 3's test list).
 
 Every check after a load: all digests equal (WEFT.DIGEST) and every acknowledged write is
 present with its last acknowledged value (single-writer keys) on every member.
@@ -11,6 +12,7 @@ import random
 import socket
 import struct
 import tempfile
+import threading
 import time
 import unittest
 
@@ -40,12 +42,17 @@ class ClusterTest(unittest.TestCase):
         self.members = []
 
     def tearDown(self):
-        failed = any(error for _, error in
-                     (self._outcome.errors if hasattr(self._outcome, "errors") else []))
         for member in self.members:
-            if failed:
+            if self._failed():
                 print("--- log of %s ---\n%s" % (member.name, member.log_tail()))
             member.cleanup()
+
+    def _failed(self):
+        outcome = self._outcome
+        if hasattr(outcome, "errors"):  # Python < 3.11
+            return any(error for _, error in outcome.errors)
+        result = outcome.result
+        return any(test is self for test, _ in result.errors + result.failures)
 
     def member(self, name, *args, secret=None):
         member = Member(name, self.etcd, secret or self.secret, self.cluster, args).start()
@@ -246,6 +253,73 @@ class ClusterTest(unittest.TestCase):
         log = m1.log_text()
         self.assertIn("refused peer connection", log)
         self.assertIn("secret", log)
+
+    def events(self, member, key):
+        """DEBUG EVENTS: [(old, new, (stamp, origin))] for `key`, in delivery order."""
+        reply = member.client().execute_command("DEBUG", "EVENTS", key)
+        events = []
+        for old, new, version, origin in reply:
+            stamp = int(version.split(b":")[0], 16)
+            events.append((old, new, (stamp, int(origin, 16))))
+        return events
+
+    def assert_event_chain(self, member, key):
+        """Per key, each event's old value is the previous event's new value, the versions
+        increase, and the last event left the value the member holds now."""
+        events = self.events(member, key)
+        for previous, event in zip(events, events[1:]):
+            self.assertEqual(event[0], previous[1], "%s on %s: %r" % (key, member.name, events))
+            self.assertGreater(event[2], previous[2], "%s: versions %r" % (key, events))
+        if events:
+            self.assertEqual(events[-1][1], member.client().get(key), key)
+        return len(events)
+
+    def test_change_the_image_delivers_first_still_gives_one_event_with_the_pre_image(self):
+        m1, m2, m3 = self.cluster_of(3)
+        self.preload(m1, 5_000)
+        key = "raced:key"
+        m1.client().set(key, b"before")
+        m4 = self.member("m4", "--provider", "m2", "--enable-debug-command",
+                         "--debug-hold-phase", "image", "--debug-event-log", "2000000")
+        wait_until(lambda: m4.region().get("held") == "image", 30, "m4 stabilized, held before the image")
+        # From here every change reaches m4 live, as the post-image store's event.
+        writers = [Writer(m, "w%d" % i, keys=300, max_s=60) for i, m in ((2, m2), (3, m3))]
+        for w in writers:
+            w.start()
+        control = m4.client()
+        control.execute_command("DEBUG", "HOLD-LANE", "m1", key, "ON")
+        # m1's sync write waits for m4's acknowledgement, which the held lane delays.
+        outcome = {}
+        writer = threading.Thread(
+            target=lambda: outcome.update(reply=m1.client(timeout=60).set(key, b"after")))
+        writer.start()
+        wait_until(lambda: m2.client().get(key) == b"after", 20, "the change applied on m2")
+        # m2's image now carries the new value; the live change still waits in the held lane.
+        control.execute_command("DEBUG", "HOLD-PHASE", "image", "OFF")
+        wait_until(lambda: m4.region()["phase"] == "flush", 60,
+                   "the image incorporated (the join waits for m1's JoinFlush behind the change)")
+        self.assertTrue(writer.is_alive(), "m1 answered %r before m4 applied the change" % outcome)
+        self.assertEqual(self.events(m4, key), [], "the image gave an event")
+        control.execute_command("DEBUG", "HOLD-LANE", "m1", key, "OFF")
+        writer.join(timeout=60)
+        self.assertIs(outcome.get("reply"), True)
+        wait_active(m4)
+        # Exactly one event, with the sender's pre-image as its old value.
+        events = self.events(m4, key)
+        self.assertEqual([(old, new) for old, new, _ in events], [(b"before", b"after")])
+        # Later changes chain on: old value = the previous event's new value.
+        m3.client().set(key, b"third")
+        m4.client().set(key, b"fourth")
+        for w in writers:
+            w.stop()
+        self.assertTrue(all(w.ops > 0 for w in writers))
+        self.assert_converged([m1, m2, m3, m4], writers)
+        events = self.events(m4, key)
+        self.assertEqual([(old, new) for old, new, _ in events],
+                         [(b"before", b"after"), (b"after", b"third"), (b"third", b"fourth")])
+        # The writers' keys changed during and after the join: every key's events chain.
+        chained = sum(self.assert_event_chain(m4, k) for w in writers for k in w.acked)
+        self.assertGreater(chained, 0)
 
 
 if __name__ == "__main__":

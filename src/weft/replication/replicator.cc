@@ -46,6 +46,17 @@ std::string_view JoinPhaseName(JoinPhase phase) {
   return "?";
 }
 
+std::optional<JoinPhase> ParseJoinPhase(std::string_view name) {
+  for (JoinPhase phase :
+       {JoinPhase::kNone, JoinPhase::kIntent, JoinPhase::kStabilize, JoinPhase::kImage,
+        JoinPhase::kIncorporate, JoinPhase::kFlush, JoinPhase::kFailed}) {
+    if (JoinPhaseName(phase) == name) {
+      return phase;
+    }
+  }
+  return std::nullopt;
+}
+
 PeerLink::PeerLink(membership::MemberInfo info, uint32_t lanes, size_t outbox_bytes_max)
     : info_(std::move(info)), connected_(std::make_unique<std::atomic<bool>[]>(lanes)) {
   for (uint32_t i = 0; i < lanes; ++i) {
@@ -421,6 +432,7 @@ ReplicationStatus RegionReplicator::GetStatus() const {
   {
     MutexLock lock(&mutex_);
     status.phase = phase_;
+    status.held_at = held_at_;
     status.members = view_.members;
     status.join_attempts = join_attempts_;
     const int64_t now_us = clock_.NowMonotonicUs();

@@ -62,6 +62,8 @@ enum class JoinPhase { kNone, kIntent, kStabilize, kImage, kIncorporate, kFlush,
 std::string_view ReplicationModeName(ReplicationMode mode);
 std::string_view RegionStateName(RegionState state);
 std::string_view JoinPhaseName(JoinPhase phase);
+// The phase named as JoinPhaseName names it, or nullopt.
+std::optional<JoinPhase> ParseJoinPhase(std::string_view name);
 
 struct ReplicatorOptions {
   std::string region = "default";
@@ -112,6 +114,7 @@ struct ReplicationStatus {
   RegionState state = RegionState::kStarting;
   ReplicationMode mode = ReplicationMode::kSync;
   JoinPhase phase = JoinPhase::kNone;
+  JoinPhase held_at = JoinPhase::kNone;  // waiting at a HoldPhase in front of this phase
   std::string provider;
   uint64_t image_entries = 0;
   uint64_t image_bytes = 0;
@@ -324,6 +327,8 @@ class RegionReplicator : public storage::ChangeObserver {
   int64_t phase_started_us_ ABSL_GUARDED_BY(mutex_) = 0;
   bool image_done_ ABSL_GUARDED_BY(mutex_) = false;
   std::set<JoinPhase> held_phases_ ABSL_GUARDED_BY(mutex_);
+  // The held phase the join is waiting in front of (kNone: not waiting at a hold).
+  JoinPhase held_at_ ABSL_GUARDED_BY(mutex_) = JoinPhase::kNone;
   std::map<uint64_t, Stabilization> stabilizations_ ABSL_GUARDED_BY(mutex_);  // join_id ->
   std::map<uint64_t, std::map<uint64_t, std::vector<uint64_t>>> early_markers_
       ABSL_GUARDED_BY(mutex_);

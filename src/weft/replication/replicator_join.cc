@@ -23,6 +23,7 @@ void RegionReplicator::EnterPhase(JoinPhase phase) {
   }
   phase_ = phase;
   phase_started_us_ = now_us;
+  held_at_ = JoinPhase::kNone;
 }
 
 void RegionReplicator::BeginJoinAttempt() {
@@ -239,8 +240,11 @@ void RegionReplicator::CheckStabilizations() {
 }
 
 void RegionReplicator::MaybeRequestImage() {
-  if (!join_ || !join_->stabilized || phase_ == JoinPhase::kImage ||
-      held_phases_.contains(JoinPhase::kImage)) {
+  if (!join_ || !join_->stabilized || phase_ == JoinPhase::kImage) {
+    return;
+  }
+  if (held_phases_.contains(JoinPhase::kImage)) {
+    held_at_ = JoinPhase::kImage;
     return;
   }
   auto link = links_.find(join_->provider);
@@ -342,8 +346,11 @@ void RegionReplicator::OnImageClosed(uint64_t join_id, const weft::Status& statu
 void RegionReplicator::MaybeIncorporate() {
   {
     MutexLock lock(&mutex_);
-    if (!join_ || !image_done_ || phase_ != JoinPhase::kImage ||
-        held_phases_.contains(JoinPhase::kIncorporate)) {
+    if (!join_ || !image_done_ || phase_ != JoinPhase::kImage) {
+      return;
+    }
+    if (held_phases_.contains(JoinPhase::kIncorporate)) {
+      held_at_ = JoinPhase::kIncorporate;
       return;
     }
     EnterPhase(JoinPhase::kIncorporate);
@@ -440,7 +447,11 @@ void RegionReplicator::Incorporate() {
 }
 
 void RegionReplicator::SendJoinComplete() {
-  if (!join_ || phase_ != JoinPhase::kIncorporate || held_phases_.contains(JoinPhase::kFlush)) {
+  if (!join_ || phase_ != JoinPhase::kIncorporate) {
+    return;
+  }
+  if (held_phases_.contains(JoinPhase::kFlush)) {
+    held_at_ = JoinPhase::kFlush;
     return;
   }
   EnterPhase(JoinPhase::kFlush);

@@ -454,7 +454,7 @@ Status Cluster::Start() {
     outlets_.push_back(std::make_unique<RegionOutlet>(*this, options.region));
     replicators_.push_back(std::make_unique<replication::RegionReplicator>(
         options, database.store(), database.versions(), registry_, self_, state_.clock(),
-        *randoms_.back(), *outlets_.back(), /*consumer=*/nullptr));
+        *randoms_.back(), *outlets_.back(), database.event_log()));
     replication::RegionReplicator* replicator = replicators_.back().get();
     outlets_.back()->set_replicator(replicator);
     database.set_replicator(replicator);
@@ -462,7 +462,14 @@ Status Cluster::Start() {
     watches_.push_back(registry_.Watch(
         options.region,
         [replicator](const membership::GroupView& view) { replicator->OnGroupView(view); }));
+    if (!config.debug_hold_phase.empty()) {
+      // Before Start: the join begins inside it.
+      replicator->HoldPhase(*replication::ParseJoinPhase(config.debug_hold_phase), true);
+    }
     WEFT_RETURN_IF_ERROR(replicator->Start());
+  }
+  if (config.enable_debug_command) {
+    state_.set_cluster_debug_hooks(this);
   }
   return absl::OkStatus();
 }
@@ -472,6 +479,7 @@ void Cluster::Stop() {
     return;
   }
   stopped_ = true;
+  state_.set_cluster_debug_hooks(nullptr);
   watches_.clear();
   if (!replicators_.empty()) {
     if (Status status = registry_.Deregister(); !status.ok()) {
@@ -484,6 +492,10 @@ void Cluster::Stop() {
     }
     for (auto& outlet : outlets_) {
       outlet->CloseAll();
+    }
+    MutexLock lock(&inbound_lanes_mutex_);
+    for (auto& [token, lane] : inbound_lanes_) {
+      lane.second->Close();
     }
   });
   peer_io_.stop();
@@ -515,6 +527,7 @@ void Cluster::ServeInboundLane(std::shared_ptr<transport::PeerConnection> connec
     replication::RegionReplicator* replicator = nullptr;
     uint64_t from = 0;
     uint32_t lane = 0;
+    std::optional<uint64_t> tracking;  // TrackInboundLane's token
   };
   auto lane_state = std::make_shared<LaneState>();
   std::weak_ptr<transport::PeerConnection> weak = connection;
@@ -547,6 +560,8 @@ void Cluster::ServeInboundLane(std::shared_ptr<transport::PeerConnection> connec
           }
           lane_state->from = open->from;
           lane_state->lane = open->lane;
+          lane_state->tracking =
+              TrackInboundLane({std::string(open->region), open->from, open->lane}, connection);
           connection->Send(Frame(FrameType::kChannelResume, replication::EncodeCounter(*received)));
           return;
         }
@@ -565,7 +580,64 @@ void Cluster::ServeInboundLane(std::shared_ptr<transport::PeerConnection> connec
         }
         connection->Send(Frame(FrameType::kAck, replication::EncodeCounter(*received)));
       },
-      [](const Status&) {});
+      [this, lane_state](const Status&) {
+        if (lane_state->tracking) {
+          UntrackInboundLane(*lane_state->tracking);
+        }
+      });
+}
+
+uint64_t Cluster::TrackInboundLane(const InboundLaneId& id,
+                                   const std::shared_ptr<transport::PeerConnection>& connection) {
+  MutexLock lock(&inbound_lanes_mutex_);
+  const uint64_t token = next_inbound_token_++;
+  inbound_lanes_.emplace(token, std::make_pair(id, connection));
+  if (held_inbound_lanes_.contains(id)) {
+    connection->PauseReading();
+  }
+  return token;
+}
+
+void Cluster::UntrackInboundLane(uint64_t token) {
+  MutexLock lock(&inbound_lanes_mutex_);
+  inbound_lanes_.erase(token);
+}
+
+Status Cluster::HoldInboundLane(const Database& database, std::string_view member,
+                                std::string_view key, bool hold) {
+  replication::RegionReplicator* replicator = database.replicator();
+  if (replicator == nullptr) {
+    return absl::FailedPreconditionError("this region does not replicate");
+  }
+  std::optional<uint64_t> from;
+  for (const membership::GroupMember& listed : replicator->GetStatus().members) {
+    if (listed.info.name == member) {
+      from = listed.info.member_id;
+    }
+  }
+  if (!from) {
+    return absl::NotFoundError(StrCat("no member named '", member, "' in the region's group"));
+  }
+  const InboundLaneId id{database.region().name, *from, replicator->LaneOf(key)};
+  WEFT_LOG_INFO("DEBUG HOLD-LANE: lane {} from {} {}", std::get<2>(id), member,
+                hold ? "held" : "released");
+  MutexLock lock(&inbound_lanes_mutex_);
+  if (hold) {
+    held_inbound_lanes_.insert(id);
+  } else {
+    held_inbound_lanes_.erase(id);
+  }
+  for (auto& [token, lane] : inbound_lanes_) {
+    if (lane.first != id) {
+      continue;
+    }
+    if (hold) {
+      lane.second->PauseReading();
+    } else {
+      lane.second->ResumeReading();
+    }
+  }
+  return absl::OkStatus();
 }
 
 void Cluster::ServeImageRequest(std::shared_ptr<transport::PeerConnection> connection,

@@ -21,8 +21,10 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "weft/base/mutex.h"
@@ -39,11 +41,11 @@ namespace weft::server {
 
 class RegionOutlet;
 
-class Cluster {
+class Cluster : public ClusterDebugHooks {
  public:
   // `registry` must outlive the cluster. `state` provides the regions' stores and config.
   Cluster(ServerState& state, membership::Registry& registry);
-  ~Cluster();
+  ~Cluster() override;
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
@@ -57,8 +59,20 @@ class Cluster {
   const membership::MemberInfo& self() const { return self_; }
   replication::RegionReplicator* replicator(const std::string& region);
 
+  // ClusterDebugHooks.
+  Status HoldInboundLane(const Database& database, std::string_view member, std::string_view key,
+                         bool hold) override;
+
  private:
   friend class RegionOutlet;
+
+  // An inbound lane as DEBUG HOLD-LANE names it: (region, sending member, lane).
+  using InboundLaneId = std::tuple<std::string, uint64_t, uint32_t>;
+  // Registers an opened inbound lane (paused at once if held) and owns it until it closes: a
+  // paused connection has no read in flight to keep it alive. The token unregisters it.
+  uint64_t TrackInboundLane(const InboundLaneId& id,
+                            const std::shared_ptr<transport::PeerConnection>& connection);
+  void UntrackInboundLane(uint64_t token);
 
   void OnAccept(std::shared_ptr<transport::PeerConnection> connection,
                 const transport::PeerIdentity& peer, transport::ChannelInfo channel);
@@ -84,6 +98,12 @@ class Cluster {
   std::vector<std::unique_ptr<replication::RegionReplicator>> replicators_;
   std::vector<std::unique_ptr<membership::WatchHandle>> watches_;
   bool stopped_ = false;
+
+  Mutex inbound_lanes_mutex_;
+  uint64_t next_inbound_token_ ABSL_GUARDED_BY(inbound_lanes_mutex_) = 0;
+  std::map<uint64_t, std::pair<InboundLaneId, std::shared_ptr<transport::PeerConnection>>>
+      inbound_lanes_ ABSL_GUARDED_BY(inbound_lanes_mutex_);
+  std::set<InboundLaneId> held_inbound_lanes_ ABSL_GUARDED_BY(inbound_lanes_mutex_);
 };
 
 }  // namespace weft::server

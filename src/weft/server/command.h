@@ -67,6 +67,7 @@ constexpr uint32_t Flags(CommandFlag flag) {
 // Each command family adds its specs; the table gathers them.
 void AddConnectionCommands(std::vector<CommandSpec>* specs);
 void AddServerCommands(std::vector<CommandSpec>* specs);
+void AddDebugCommands(std::vector<CommandSpec>* specs);
 void AddStringCommands(std::vector<CommandSpec>* specs);
 void AddKeyspaceCommands(std::vector<CommandSpec>* specs);
 

@@ -9,6 +9,7 @@ namespace weft::server {
 CommandTable::CommandTable() {
   AddConnectionCommands(&specs_);
   AddServerCommands(&specs_);
+  AddDebugCommands(&specs_);
   AddStringCommands(&specs_);
   AddKeyspaceCommands(&specs_);
   by_name_.reserve(specs_.size());

@@ -1,8 +1,5 @@
-// Server commands: COMMAND, INFO, CONFIG, DBSIZE, FLUSHALL/FLUSHDB, FUNCTION FLUSH, DEBUG (a
-// subset), TIME, SHUTDOWN and weft's own WEFT.DIGEST.
-
-#include <chrono>
-#include <thread>
+// Server commands: COMMAND, INFO, CONFIG, DBSIZE, FLUSHALL/FLUSHDB, FUNCTION FLUSH, TIME,
+// SHUTDOWN and weft's own WEFT.DIGEST. DEBUG is in commands_debug.cc.
 
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
@@ -214,31 +211,6 @@ void Function(CommandContext& context) {
   }
 }
 
-void Debug(CommandContext& context) {
-  const std::string_view sub = context.args[1];
-  if (EqualsIgnoreCase(sub, "SET-ACTIVE-EXPIRE") && context.args.size() == 3) {
-    context.server.settings().set_active_expire_enabled(context.args[2] != "0");
-    context.reply.Ok();
-  } else if (EqualsIgnoreCase(sub, "LOG") && context.args.size() == 3) {
-    // Test suites mark test boundaries in the server log this way.
-    WEFT_LOG_INFO("DEBUG LOG: {}", context.args[2]);
-    context.reply.Ok();
-  } else if (EqualsIgnoreCase(sub, "SLEEP") && context.args.size() == 3) {
-    const std::optional<long double> seconds = ParseLongDouble(context.args[2]);
-    if (!seconds || *seconds < 0 || *seconds > 60) {
-      context.reply.Error(kNotFloat);
-      return;
-    }
-    // DEBUG SLEEP exists to stall the member on purpose (tests of timeouts); it blocks only
-    // this client's I/O thread.
-    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(*seconds * 1e6)));
-    context.reply.Ok();
-  } else {
-    context.reply.Error(
-        StrCat("ERR unknown subcommand '", sub.substr(0, 128), "'. Try DEBUG HELP."));
-  }
-}
-
 void Time(CommandContext& context) {
   const int64_t now_us = context.server.clock().NowUnixMs() * 1000;
   context.reply.ArrayHeader(2);
@@ -282,7 +254,6 @@ void AddServerCommands(std::vector<CommandSpec>* specs) {
                                   {"flushall", -1, Flags(kWrite), 0, 0, 0, FlushAll},
                                   {"flushdb", -1, Flags(kWrite), 0, 0, 0, FlushDb},
                                   {"function", -2, Flags(kWrite), 0, 0, 0, Function},
-                                  {"debug", -2, kAdmin | kLoading | kStale, 0, 0, 0, Debug},
                                   {"time", 1, kLoading | kStale | kFast, 0, 0, 0, Time},
                                   {"shutdown", -1, kAdmin | kLoading | kStale, 0, 0, 0, Shutdown},
                                   {"weft.digest", -1, Flags(kReadOnly), 0, 0, 0, WeftDigest},

@@ -40,6 +40,16 @@ class CommandsTest : public ::testing::Test {
   Session session_;
 };
 
+TEST_F(CommandsTest, DebugReplicationHooksNeedTheFlagAndACluster) {
+  EXPECT_EQ(Run({"DEBUG", "HOLD-PHASE", "image", "ON"}),
+            "-ERR DEBUG replication hooks are not allowed: start weftd with "
+            "--enable-debug-command\r\n");
+  EXPECT_EQ(Run({"DEBUG", "EVENTS", "k"}).substr(0, 40),
+            "-ERR DEBUG replication hooks are not all");
+  EXPECT_EQ(Run({"DEBUG", "NO-SUCH-THING"}).substr(0, 40),
+            "-ERR unknown subcommand or wrong number ");
+}
+
 TEST_F(CommandsTest, SetGetAndOptions) {
   EXPECT_EQ(Run({"SET", "k", "v"}), "+OK\r\n");
   EXPECT_EQ(Run({"get", "k"}), "$1\r\nv\r\n");

@@ -367,6 +367,14 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
                  "cap on the image's bytes/s when this member provides (e.g. 200mb)");
   app.add_option("--lease-ttl", config.lease_ttl_seconds, "registry lease in seconds")
       ->check(CLI::Range(2, 600));
+  app.add_flag("--enable-debug-command", config.enable_debug_command,
+               "allow the DEBUG subcommands that hold replication (tests)");
+  app.add_option("--debug-hold-phase", config.debug_hold_phase,
+                 "hold the join before this phase until DEBUG HOLD-PHASE releases it (tests)")
+      ->check(CLI::IsMember({"image", "incorporate", "flush"}));
+  app.add_option("--debug-event-log", config.debug_event_log,
+                 "record up to N change events for DEBUG EVENTS (tests)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100'000'000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -428,6 +436,12 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
       *exit_code = 2;
       return absl::InvalidArgumentError("--name is required with --registry");
     }
+  }
+  if (!config.enable_debug_command &&
+      (!config.debug_hold_phase.empty() || config.debug_event_log > 0)) {
+    *exit_code = 2;
+    return absl::InvalidArgumentError(
+        "--debug-hold-phase and --debug-event-log need --enable-debug-command");
   }
   if (config.io_threads == 0) {
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

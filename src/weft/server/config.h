@@ -119,6 +119,12 @@ struct ServerConfig {
   std::string provider;           // preferred provider's name when joining
   int64_t image_rate_limit = 0;   // bytes/s, 0 = unlimited
   int64_t lease_ttl_seconds = 5;  // registry lease of this member
+
+  // Test hooks (DEBUG HOLD-PHASE, HOLD-LANE, EVENTS). Off by default, as Redis's
+  // enable-debug-command: they can stall replication on purpose.
+  bool enable_debug_command = false;
+  std::string debug_hold_phase;  // a join phase to hold from the start (needs the above)
+  int64_t debug_event_log = 0;   // change events to record for DEBUG EVENTS (needs the above)
 };
 
 // Parses weftd's command line (and the TOML file given by --config; flags win).

@@ -64,6 +64,13 @@ TEST(ConfigTest, BadInputIsAnErrorWithAnExitCode) {
   EXPECT_FALSE(Parse({"weftd", "--config", "/nonexistent/weftd.toml"}, &exit_code).ok());
   const std::string broken = WriteFile("broken.toml", "port = = 1\n");
   EXPECT_FALSE(Parse({"weftd", "--config", broken}, &exit_code).ok());
+  // The replication test hooks are refused unless the debug command is enabled.
+  EXPECT_FALSE(Parse({"weftd", "--debug-event-log", "10"}, &exit_code).ok());
+  EXPECT_FALSE(Parse({"weftd", "--debug-hold-phase", "image"}, &exit_code).ok());
+  EXPECT_FALSE(
+      Parse({"weftd", "--enable-debug-command", "--debug-hold-phase", "soon"}, &exit_code).ok());
+  EXPECT_TRUE(
+      Parse({"weftd", "--enable-debug-command", "--debug-hold-phase", "flush"}, &exit_code).ok());
   // --help is not a failure: the text comes back with exit code 0.
   StatusOr<ServerConfig> help = Parse({"weftd", "--help"}, &exit_code);
   EXPECT_FALSE(help.ok());

@@ -112,8 +112,9 @@ void ReplicationSection(ServerState& server, std::string* out) {
       StrAppend(out, "region", i, ":name=", region.name,
                 database.clustered() ? ",state=STARTING,mode=" : ",state=ACTIVE,mode=",
                 region.sync ? "sync" : "async",
-                ",phase=none,provider=,entries=0,bytes=0,rate_bps=0,eta_ms=0,postimage_keys=0,"
-                "members=1,join_ms=0\r\n");
+                ",phase=none,provider=,entries=0,entries_estimate=0,bytes=0,rate_bps=0,eta_ms=0,"
+                "postimage_keys=0,postimage_changes=0,members=1,join_ms=0,join_attempts=0,"
+                "held=\r\n");
       continue;
     }
     const replication::ReplicationStatus status = replicator->GetStatus();
@@ -126,7 +127,11 @@ void ReplicationSection(ServerState& server, std::string* out) {
               ",rate_bps=", status.rate_bytes_per_s, ",eta_ms=", status.eta_ms,
               ",postimage_keys=", status.postimage_keys,
               ",postimage_changes=", status.postimage_changes, ",members=", status.members.size(),
-              ",join_ms=", status.join_ms, ",join_attempts=", status.join_attempts, "\r\n");
+              ",join_ms=", status.join_ms, ",join_attempts=", status.join_attempts, ",held=",
+              status.held_at == replication::JoinPhase::kNone
+                  ? std::string_view()
+                  : replication::JoinPhaseName(status.held_at),
+              "\r\n");
     for (size_t m = 0; m < status.members.size(); ++m) {
       const membership::GroupMember& member = status.members[m];
       StrAppend(out, "region", i, "_member", m, ":",

@@ -18,6 +18,9 @@ ServerState::ServerState(const ServerConfig& config, const Clock& clock, uint64_
   for (const RegionConfig& region : config.regions) {
     databases_.push_back(
         std::make_unique<Database>(region, options, clock, member_id, !config.registry.empty()));
+    if (config.debug_event_log > 0) {
+      databases_.back()->EnableEventLog(static_cast<size_t>(config.debug_event_log));
+    }
   }
   if (!config.requirepass.empty()) {
     (void)settings_.Set("requirepass", config.requirepass);

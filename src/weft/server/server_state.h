@@ -21,9 +21,11 @@
 #include "weft/base/clock.h"
 #include "weft/base/mutex.h"
 #include "weft/base/random.h"
+#include "weft/base/status.h"
 #include "weft/replication/replicator.h"
 #include "weft/server/client_registry.h"
 #include "weft/server/config.h"
+#include "weft/server/event_log.h"
 #include "weft/storage/store.h"
 #include "weft/storage/version.h"
 
@@ -57,12 +59,28 @@ class Database {
   }
   bool clustered() const { return clustered_; }
 
+  // The test consumer of change events (--debug-event-log), or null.
+  EventLog* event_log() const { return event_log_.get(); }
+  void EnableEventLog(size_t capacity) { event_log_ = std::make_unique<EventLog>(capacity); }
+
  private:
   const RegionConfig region_;
   storage::Store store_;
   storage::VersionSource versions_;
   std::atomic<replication::RegionReplicator*> replicator_{nullptr};
   const bool clustered_;
+  std::unique_ptr<EventLog> event_log_;
+};
+
+// Test hooks that live in the transport rather than in the protocol (DEBUG HOLD-LANE); the
+// Cluster installs them while it runs.
+class ClusterDebugHooks {
+ public:
+  virtual ~ClusterDebugHooks() = default;
+  // Stops (or resumes) reading the inbound lane that carries `key` from the member named
+  // `member`, so that its changes wait in the network while everything else flows.
+  virtual Status HoldInboundLane(const Database& database, std::string_view member,
+                                 std::string_view key, bool hold) = 0;
 };
 
 // Counters reported by INFO stats. Relaxed atomics: they are statistics, not synchronisation.
@@ -110,6 +128,13 @@ class ServerState {
       shutdown_hook_();
   }
 
+  ClusterDebugHooks* cluster_debug_hooks() const {
+    return cluster_debug_hooks_.load(std::memory_order_acquire);
+  }
+  void set_cluster_debug_hooks(ClusterDebugHooks* hooks) {
+    cluster_debug_hooks_.store(hooks, std::memory_order_release);
+  }
+
   // A uniformly drawn number from the member's seeded generator.
   uint64_t NextRandom();
 
@@ -130,6 +155,7 @@ class ServerState {
   ClientRegistry clients_;
   std::atomic<int> port_{0};
   std::atomic<bool> replicated_{false};
+  std::atomic<ClusterDebugHooks*> cluster_debug_hooks_{nullptr};
   std::function<void()> shutdown_hook_;
   Mutex random_mutex_;
   Random random_ ABSL_GUARDED_BY(random_mutex_);
