@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "weft/base/logging.h"
+#include "weft/base/thread_name.h"
 #include "weft/membership/etcd_layout.h"
 
 #include <fmt/format.h>
@@ -184,6 +185,7 @@ Status EtcdRegistry::Register(const MemberInfo& self) {
   self_ = Self{self, lease.id};
   lease_ttl_s_ = lease.ttl_s;
   keepalive_ = std::thread([this, id = lease.id, ttl_s = lease.ttl_s, granted_at] {
+    SetThreadName("weft-lease");
     KeepAliveLoop(id, ttl_s, granted_at);
   });
   WEFT_LOG_INFO("etcd registry: member {} ({}) registered at {} with lease {:x} (TTL {} s)",

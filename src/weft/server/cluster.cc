@@ -9,6 +9,7 @@
 
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
+#include "weft/base/thread_name.h"
 #include "weft/replication/messages.h"
 #include "weft/transport/frame.h"
 
@@ -424,10 +425,12 @@ Status Cluster::Start() {
   WEFT_RETURN_IF_ERROR(listener_->Listen(host, static_cast<uint16_t>(config.peer_port)));
   peer_port_ = listener_->port();
   threads_.emplace_back([this] {
+    SetThreadName("weft-peer");
     auto guard = asio::make_work_guard(peer_io_);
     peer_io_.run();
   });
   threads_.emplace_back([this] {
+    SetThreadName("weft-image");
     LowerThreadPriority();
     auto guard = asio::make_work_guard(image_io_);
     image_io_.run();

@@ -2,6 +2,7 @@
 
 #include "weft/base/logging.h"
 #include "weft/base/strings.h"
+#include "weft/base/thread_name.h"
 
 #include <sys/resource.h>
 
@@ -72,7 +73,8 @@ Status Server::Start() {
   tick_timer_ = std::make_unique<asio::steady_timer>(listener_context);
   ScheduleTick();
   for (auto& thread : threads_) {
-    workers_.emplace_back([context = &thread->io_context] {
+    workers_.emplace_back([context = &thread->io_context, index = workers_.size()] {
+      SetThreadName(StrCat("weft-io-", index));
       auto guard = asio::make_work_guard(*context);
       context->run();
     });
