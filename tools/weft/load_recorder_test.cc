@@ -182,6 +182,15 @@ TEST(LoadReportTest, FormatsATableAndCsv) {
   EXPECT_NE(table.find("before"), std::string::npos);
   EXPECT_NE(table.find("total"), std::string::npos);
   EXPECT_NE(table.find("1 sent, 1 ok"), std::string::npos) << table;
+  // A phase with no request due in it shows "-" for its latencies, not a flattering 0.
+  LoadRecorder backlog(Options(), kStart);
+  ASSERT_TRUE(backlog.MarkPhase("after", kStart + 100).ok());
+  backlog.RecordReply(kStart, kStart + 200, true, "");
+  const std::string late = FormatLoadReport(backlog.Report(kStart + 300));
+  const size_t after_row = late.find("after");
+  ASSERT_NE(after_row, std::string::npos) << late;
+  EXPECT_NE(late.find(" -", after_row), std::string::npos) << late;
+  EXPECT_EQ(late.find(" -"), late.find(" -", after_row)) << late;
   const std::string csv = FormatWindowsCsv(report);
   EXPECT_TRUE(csv.starts_with("start_ms,ops,errors,p50_us,p99_us,max_us\n0.0,1,0,250,250,250\n"))
       << csv;

@@ -19,6 +19,12 @@ LatencySummary LatencySummary::Of(const LatencyHistogram& histogram) {
 namespace {
 
 std::vector<std::string> PhaseRow(const PhaseReport& phase) {
+  // Latencies belong to the phase a request was due in; a phase whose replies all answered
+  // requests due earlier (a backlog) has none, which "-" says and "0" would hide.
+  const bool timed = phase.latency.count > 0;
+  auto latency = [timed](int64_t us) {
+    return timed ? std::to_string(us) : std::string("-");
+  };
   return {
       phase.name,
       fmt::format("{:.2f}", static_cast<double>(phase.start_us) / 1e6),
@@ -26,10 +32,10 @@ std::vector<std::string> PhaseRow(const PhaseReport& phase) {
       std::to_string(phase.ops_completed),
       fmt::format("{:.0f}", phase.ops_per_s),
       std::to_string(phase.errors),
-      std::to_string(phase.latency.p50_us),
-      std::to_string(phase.latency.p99_us),
-      std::to_string(phase.latency.p999_us),
-      std::to_string(phase.latency.max_us),
+      latency(phase.latency.p50_us),
+      latency(phase.latency.p99_us),
+      latency(phase.latency.p999_us),
+      latency(phase.latency.max_us),
       std::to_string(phase.stall_us_max),
   };
 }
