@@ -9,6 +9,7 @@ present with its last acknowledged value (single-writer keys) on every member.
 
 import os
 import random
+import signal
 import socket
 import struct
 import tempfile
@@ -17,6 +18,7 @@ import time
 import unittest
 
 import harness
+import redis
 from cluster_harness import (Etcd, Member, Writer, wait_active, wait_quiet, write_secret)
 from harness import wait_until
 
@@ -253,6 +255,27 @@ class ClusterTest(unittest.TestCase):
         log = m1.log_text()
         self.assertIn("refused peer connection", log)
         self.assertIn("secret", log)
+
+    def test_member_stalled_past_its_lease_stops_serving(self):
+        m1, m2, m3 = self.cluster_of(3)
+        self.preload(m1, 2_000)
+        # A stall longer than the lease (2 s here): a GC-like pause, or a partition.
+        os.kill(m3.process.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: m1.region()["members"] == "2", 30, "m3 dropped by the others")
+            writer = Writer(m1, "while-m3-stalled", max_ops=500)
+            writer.start()
+            writer.join(timeout=60)
+        finally:
+            os.kill(m3.process.pid, signal.SIGCONT)
+        # m3 missed those writes: it must refuse clients, not answer from a stale copy.
+        wait_until(lambda: m3.region()["state"] == "FAILED", 30, "m3 FAILED")
+        with self.assertRaises(redis.exceptions.ResponseError) as refused:
+            m3.client().get("while-m3-stalled:0")
+        self.assertIn("CLUSTERDOWN", str(refused.exception))
+        self.assertIn("lease", str(refused.exception))
+        self.assertEqual(writer.errors, 0)
+        self.assert_converged([m1, m2], [writer])
 
     def events(self, member, key):
         """DEBUG EVENTS: [(old, new, (stamp, origin))] for `key`, in delivery order."""

@@ -98,11 +98,11 @@ Status RegionReplicator::Start() {
   store_.set_change_observer(this);
 
   StatusOr<membership::EnterResult> entered = registry_.EnterRegion(options_.region);
+  MutexLock lock(&mutex_);
   if (!entered.ok()) {
-    state_.store(RegionState::kFailed, std::memory_order_release);
+    Fail(fmt::format("could not enter the region: {}", std::string(entered.status().message())));
     return entered.status();
   }
-  MutexLock lock(&mutex_);
   entered_revision_ = entered->group.revision;
   AdoptView(entered->group);
   if (entered->bootstrapped) {
@@ -177,10 +177,10 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
     RemoveMember(member);
   }
   if (!self_listed && self_listed_) {
-    WEFT_LOG_ERROR(
-        "region {}: this member is missing from the registry's group (revision {}); "
-        "its lease may have expired",
-        options_.region, view.revision);
+    Fail(
+        fmt::format("this member is missing from the region's group (registry revision {}): "
+                    "its lease expired",
+                    view.revision));
   }
   CheckStabilizations();
 }
@@ -263,6 +263,29 @@ void RegionReplicator::SendControl(uint64_t to, RecordKind kind, const ControlRe
   if (link->second->lane(lane).Append(kind, std::move(body), nullptr)) {
     outlet_.WakeLane(link->second->info(), lane);
   }
+}
+
+void RegionReplicator::Fail(std::string_view reason) {
+  if (!failure_reason_.empty()) {
+    return;
+  }
+  failure_reason_ = std::string(reason);
+  if (phase_ != JoinPhase::kNone) {
+    EnterPhase(JoinPhase::kFailed);
+  }
+  state_.store(RegionState::kFailed, std::memory_order_release);
+  WEFT_LOG_ERROR("region {}: FAILED, no longer serving: {}; restart this member to rejoin",
+                 options_.region, reason);
+}
+
+void RegionReplicator::OnMembershipLost(std::string_view reason) {
+  MutexLock lock(&mutex_);
+  Fail(reason);
+}
+
+std::string RegionReplicator::failure_reason() const {
+  MutexLock lock(&mutex_);
+  return failure_reason_;
 }
 
 std::string RegionReplicator::NameOf(uint64_t member) const {

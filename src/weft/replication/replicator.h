@@ -167,6 +167,12 @@ class RegionReplicator : public storage::ChangeObserver {
   // True once the region holds a complete copy (ACTIVE): clients may read and write it.
   bool serving() const { return state_.load(std::memory_order_acquire) == RegionState::kActive; }
   RegionState state() const { return state_.load(std::memory_order_acquire); }
+  // Why the region is FAILED (empty otherwise).
+  std::string failure_reason() const;
+  // The registry no longer lists this member (its lease expired: a long stall or a partition
+  // from the registry). The others have dropped it and its copy may miss their changes, so the
+  // region stops serving (FAILED) rather than answer from a copy that silently diverges.
+  void OnMembershipLost(std::string_view reason);
   ReplicationMode mode() const { return options_.mode; }
   const std::string& region() const { return options_.region; }
 
@@ -249,6 +255,9 @@ class RegionReplicator : public storage::ChangeObserver {
   // After an origin left: re-send our entries that still carry its versions (recent_changes.h).
   void RepairDeparted(uint64_t origin);
 
+  // The region is FAILED for `reason` (logged once); it never serves again.
+  void Fail(std::string_view reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
   // Applying one received change, by region state.
   void ApplyChange(const ChangeRecord& change);
   void ApplyToBase(const ChangeRecord& change, bool emit_event);
@@ -320,6 +329,7 @@ class RegionReplicator : public storage::ChangeObserver {
   std::optional<JoinAttempt> join_ ABSL_GUARDED_BY(mutex_);
   std::optional<JoinAttempt> last_join_ ABSL_GUARDED_BY(mutex_);  // for status after the join
   bool self_listed_ ABSL_GUARDED_BY(mutex_) = false;
+  std::string failure_reason_ ABSL_GUARDED_BY(mutex_);
   std::set<uint64_t> failed_providers_ ABSL_GUARDED_BY(mutex_);
   int join_attempts_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t join_started_us_ ABSL_GUARDED_BY(mutex_) = 0;

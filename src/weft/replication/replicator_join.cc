@@ -42,10 +42,8 @@ void RegionReplicator::BeginJoinAttempt() {
   if (candidates.empty()) {
     // Never "ready" with a partial copy: the region failed to join on this member.
     join_.reset();
-    EnterPhase(JoinPhase::kFailed);
-    state_.store(RegionState::kFailed, std::memory_order_release);
-    WEFT_LOG_ERROR("region {}: no provider left to join from ({} ACTIVE member(s), {} failed)",
-                   options_.region, active.size(), failed_providers_.size());
+    Fail(fmt::format("no provider left to join from ({} ACTIVE member(s), {} failed)",
+                     active.size(), failed_providers_.size()));
     return;
   }
   uint64_t provider = candidates[random_.Uniform(candidates.size())];
@@ -429,13 +427,14 @@ void RegionReplicator::Incorporate() {
       registry_.SetState(options_.region, membership::MemberState::kActive);
   MutexLock lock(&mutex_);
   if (!view.ok()) {
-    WEFT_LOG_ERROR("region {}: could not mark this member ACTIVE: {}", options_.region,
-                   std::string(view.status().message()));
-    EnterPhase(JoinPhase::kFailed);
-    state_.store(RegionState::kFailed, std::memory_order_release);
+    Fail(
+        fmt::format("could not mark this member ACTIVE: {}", std::string(view.status().message())));
     return;
   }
   AdoptView(*view);
+  if (!failure_reason_.empty()) {
+    return;  // the view showed this member gone: FAILED stays
+  }
   store_.ResumeTombstonePurge();
   state_.store(RegionState::kActive, std::memory_order_release);
   WEFT_LOG_INFO(

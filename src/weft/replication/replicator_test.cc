@@ -153,6 +153,24 @@ TEST(ReplicatorTest, CrashedRecipientReleasesWaitingWrites) {
   network.Run();
 }
 
+TEST(ReplicatorTest, MemberWhoseLeaseExpiredStopsServing) {
+  MemNetwork network(5);
+  MemMember& m1 = network.AddMember("m1");
+  MemMember& m2 = network.AddMember("m2");
+  network.Run();
+  ASSERT_TRUE(m2.replicator().serving());
+  network.ExpireLease(m2);
+  network.Run();
+  // The others dropped m2, so its copy would miss their changes: it must not serve from it.
+  EXPECT_EQ(m2.replicator().state(), RegionState::kFailed);
+  EXPECT_FALSE(m2.replicator().serving());
+  EXPECT_NE(m2.replicator().failure_reason().find("missing from the region's group"),
+            std::string::npos);
+  EXPECT_TRUE(m1.replicator().serving());
+  EXPECT_EQ(m1.replicator().GetStatus().members.size(), 1u);
+  EXPECT_TRUE(m1.replicator().failure_reason().empty());
+}
+
 class ReplicatorSeededTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(ReplicatorSeededTest, JoinUnderConcurrentWritesConverges) {

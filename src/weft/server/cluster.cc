@@ -440,6 +440,14 @@ Status Cluster::Start() {
   self_.name = config.name;
   self_.peer_address = StrCat(host, ":", peer_port_);
   self_.client_address = StrCat(config.bind, ":", state_.port());
+  // A lost lease means the others have dropped this member: its regions stop serving.
+  registry_.SetLeaseLostCallback([this] {
+    for (size_t i = 0; i < state_.database_count(); ++i) {
+      if (replication::RegionReplicator* replicator = state_.database(i).replicator()) {
+        replicator->OnMembershipLost("the registry lease of this member expired");
+      }
+    }
+  });
   WEFT_RETURN_IF_ERROR(registry_.Register(self_));
   WEFT_LOG_INFO("member {} ({:016x}) in cluster '{}', peers on {}", self_.name, self_.member_id,
                 config.cluster, self_.peer_address);

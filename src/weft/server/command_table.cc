@@ -92,7 +92,14 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
   }
   CommandContext context{server, session, reply, args};
   if ((spec->flags & Flags(CommandFlag::kLoading)) == 0 && !context.database().serving()) {
-    reply.Error("LOADING weft is loading the dataset in memory");
+    const replication::RegionReplicator* replicator = context.database().replicator();
+    if (replicator != nullptr && replicator->state() == replication::RegionState::kFailed) {
+      // As Redis Cluster answers when it cannot serve a slot: clients treat it as retryable.
+      reply.Error(StrCat("CLUSTERDOWN region '", context.database().region().name,
+                         "' failed on this member: ", replicator->failure_reason()));
+    } else {
+      reply.Error("LOADING weft is loading the dataset in memory");
+    }
     return;
   }
   spec->handler(context);

@@ -104,6 +104,10 @@ MemMember& MemNetwork::AddMember(std::string name, ReplicatorOptions options) {
   return member;
 }
 
+void MemNetwork::ExpireLease(MemMember& member) {
+  hub_.Expire(member.id());
+}
+
 void MemNetwork::Crash(MemMember& member) {
   const uint64_t id = member.id();
   hub_.Expire(id);

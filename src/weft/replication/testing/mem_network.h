@@ -89,6 +89,9 @@ class MemNetwork {
   MemMember& AddMember(std::string name, ReplicatorOptions options = {});
   // kill -9: the member stops; its lease expires at once.
   void Crash(MemMember& member);
+  // The registry expires the member's lease while it runs on (a long stall, or a partition from
+  // the registry): the others drop it; it learns from its group view.
+  void ExpireLease(MemMember& member);
 
   // One delivery action chosen at random among the pending ones; false if nothing is pending.
   bool Step();
