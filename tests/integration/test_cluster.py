@@ -277,6 +277,26 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(writer.errors, 0)
         self.assert_converged([m1, m2], [writer])
 
+    def test_peer_too_far_behind_is_expelled_and_stops_serving(self):
+        # Async, so m1's writes go on while m2 takes nothing from one lane.
+        m1 = self.member("m1", "--region", "default:async", "--peer-backlog-limit", "64kb")
+        wait_active(m1)
+        m2 = self.member("m2", "--region", "default:async", "--enable-debug-command")
+        wait_active(m2)
+        m2.client().execute_command("DEBUG", "HOLD-LANE", "m1", "backlog:0", "ON")
+        client = m1.client()
+        for i in range(400):
+            client.set("backlog:%d" % i, b"x" * 1024)
+        wait_until(lambda: m1.region()["members"] == "1", 30, "m2 expelled")
+        wait_until(lambda: m2.region()["state"] == "FAILED", 30, "m2 FAILED")
+        with self.assertRaises(redis.exceptions.ResponseError) as refused:
+            m2.client().get("backlog:0")
+        self.assertIn("CLUSTERDOWN", str(refused.exception))
+        self.assertIn("expelled member m2", m1.log_text())
+        client.set("after", "expel")
+        self.assertEqual(client.get("after"), b"expel")
+        self.assertEqual(client.dbsize(), 401)
+
     def events(self, member, key):
         """DEBUG EVENTS: [(old, new, (stamp, origin))] for `key`, in delivery order."""
         reply = member.client().execute_command("DEBUG", "EVENTS", key)

@@ -480,6 +480,13 @@ Status EtcdRegistry::LeaveRegion(const std::string& region) {
       .status();
 }
 
+Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_RETURN_IF_ERROR(RequireSelf().status());
+  return client_.DeleteRange(etcd_layout::RegionMemberKey(options_.cluster, region, member_id), "")
+      .status();
+}
+
 std::unique_ptr<WatchHandle> EtcdRegistry::Watch(const std::string& region,
                                                  std::function<void(const GroupView&)> on_change) {
   if (Status valid = ValidateRegionName(region); !valid.ok()) {

@@ -339,6 +339,14 @@ Status InProcessRegistry::LeaveRegion(const std::string& region) {
   return hub_.LeaveRegion(self_id, region);
 }
 
+Status InProcessRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_RETURN_IF_ERROR(SelfId().status());
+  const Status left = hub_.LeaveRegion(member_id, region);
+  // A member the hub no longer knows (its lease ended) is in no region: nothing to expel.
+  return absl::IsFailedPrecondition(left) ? absl::OkStatus() : left;
+}
+
 std::unique_ptr<WatchHandle> InProcessRegistry::Watch(
     const std::string& region, std::function<void(const GroupView&)> on_change) {
   if (Status valid = ValidateRegionName(region); !valid.ok()) {

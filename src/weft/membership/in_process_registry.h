@@ -135,6 +135,7 @@ class InProcessRegistry final : public Registry {
   StatusOr<GroupView> SetState(const std::string& region, MemberState state) override;
   StatusOr<GroupView> ReadGroup(const std::string& region) override;
   Status LeaveRegion(const std::string& region) override;
+  Status ExpelFromRegion(const std::string& region, uint64_t member_id) override;
   std::unique_ptr<WatchHandle> Watch(const std::string& region,
                                      std::function<void(const GroupView&)> on_change) override;
   Status Deregister() override;

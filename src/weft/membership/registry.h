@@ -152,6 +152,12 @@ class Registry {
   // Errors: FailedPrecondition (not registered), or a backend error.
   virtual Status LeaveRegion(const std::string& region) = 0;
 
+  // Removes another member from `region`: it fell so far behind that this member cannot keep
+  // its backlog (DESIGN §2: everything is bounded). Every member, the expelled one included,
+  // sees it leave in its group view. Expelling a member that is not in the region is OK.
+  // Errors: FailedPrecondition (this member is not registered), or a backend error.
+  virtual Status ExpelFromRegion(const std::string& region, uint64_t member_id) = 0;
+
   // Watches `region`'s group. on_change is called first with the group as of the watch's start,
   // then with a fresh view after every change to the group (entries, state changes, leaves, and
   // members vanishing through lease expiry), in revision order (strictly increasing revisions),

@@ -365,6 +365,37 @@ TYPED_TEST_P(RegistryContractTest, LeavingRemovesTheMemberAndAnEmptiedRegionBoot
   EXPECT_EQ(Summary(entered_c->group), "b:INITIALIZING c:ACTIVE");
 }
 
+TYPED_TEST_P(RegistryContractTest, ExpellingRemovesAnotherMemberFromTheRegionOnly) {
+  auto a = this->Member("a");
+  auto b = this->Member("b");
+  const std::string region = this->NewRegion();
+  const std::string other = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region).ok());
+  ASSERT_TRUE(b->EnterRegion(region).ok());
+  ASSERT_TRUE(b->EnterRegion(other).ok());
+  StatusOr<GroupView> before = a->ReadGroup(region);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->members.size(), 2u);
+  uint64_t b_id = 0;
+  for (const GroupMember& member : before->members) {
+    if (member.info.name == "b") {
+      b_id = member.info.member_id;
+    }
+  }
+  ASSERT_NE(b_id, 0u);
+  ASSERT_TRUE(a->ExpelFromRegion(region, b_id).ok());
+  EXPECT_TRUE(a->ExpelFromRegion(region, b_id).ok());  // expelling twice is fine
+  StatusOr<GroupView> after = b->ReadGroup(region);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(Summary(*after), "a:ACTIVE");
+  // b is still registered and still in its other region.
+  StatusOr<GroupView> kept = a->ReadGroup(other);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(Summary(*kept), "b:ACTIVE");
+  auto unregistered = this->backend_.NewRegistry();
+  EXPECT_TRUE(absl::IsFailedPrecondition(unregistered->ExpelFromRegion(region, b_id)));
+}
+
 TYPED_TEST_P(RegistryContractTest, WatchDeliversEveryChangeInRevisionOrder) {
   const std::string region = this->NewRegion();
   auto a = this->Member("a");
@@ -553,6 +584,7 @@ REGISTER_TYPED_TEST_SUITE_P(RegistryContractTest, FirstMemberOfAnEmptyRegionBoot
                             BecomingActiveWhileAnotherJoinsNeverMissesTheJoiner,
                             MisuseGetsClearErrors, UnknownRegionIsAnEmptyGroup,
                             LeavingRemovesTheMemberAndAnEmptiedRegionBootstrapsAgain,
+                            ExpellingRemovesAnotherMemberFromTheRegionOnly,
                             WatchDeliversEveryChangeInRevisionOrder, WatchSeesACrashedMemberVanish,
                             DeregisterLeavesEveryRegion, CancelledWatchGetsNoMoreViews,
                             WatchMayBeDestroyedFromItsOwnCallback, CancelWaitsForARunningCallback);

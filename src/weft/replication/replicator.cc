@@ -179,7 +179,7 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
   if (!self_listed && self_listed_) {
     Fail(
         fmt::format("this member is missing from the region's group (registry revision {}): "
-                    "its lease expired",
+                    "its lease expired, or a member expelled it for falling too far behind",
                     view.revision));
   }
   CheckStabilizations();

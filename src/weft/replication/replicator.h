@@ -72,6 +72,7 @@ struct ReplicatorOptions {
   // Member name to prefer as provider; empty: a seeded random ACTIVE member.
   std::string preferred_provider;
   size_t lane_payload_bytes = 256 * 1024;  // per LaneItems frame (at least one record)
+  // A recipient whose unacknowledged changes on one lane pass this is expelled from the group.
   size_t outbox_bytes_max = size_t{1} << 30;
   size_t image_chunk_bytes = 256 * 1024;
   uint64_t image_window_bytes = 8 << 20;  // credit the joiner keeps granted
@@ -252,6 +253,8 @@ class RegionReplicator : public storage::ChangeObserver {
   // between recipients_.Begin() and End() and holds the key's shard lock.
   void Ship(const RecipientSet& recipients, const storage::EntryView& entry,
             const storage::EntryView* before, const std::shared_ptr<WriteTicket>* ticket);
+  // A recipient's backlog passed outbox_bytes_max: remove it from the group (registry).
+  void ExpelOverflowed(uint64_t member, std::string_view backlog);
   // After an origin left: re-send our entries that still carry its versions (recent_changes.h).
   void RepairDeparted(uint64_t origin);
 

@@ -499,6 +499,7 @@ void RegionReplicator::ReleasePostImage() {
 void RegionReplicator::OnTick() {
   bool release = false;
   std::vector<uint64_t> repairs;
+  std::vector<std::pair<uint64_t, std::string>> overflowed;
   {
     MutexLock lock(&mutex_);
     release = release_postimage_;
@@ -507,12 +508,42 @@ void RegionReplicator::OnTick() {
     if (state() == RegionState::kActive) {
       repairs.swap(repair_pending_);
     }
+    for (const auto& [member, link] : links_) {
+      for (uint32_t lane = 0; lane < link->lane_count(); ++lane) {
+        if (link->lane(lane).overflowed()) {
+          overflowed.emplace_back(
+              member, fmt::format("{} bytes waiting on lane {}", link->lane(lane).bytes(), lane));
+          break;
+        }
+      }
+    }
   }
   if (release) {
     ReleasePostImage();
   }
   for (uint64_t origin : repairs) {
     RepairDeparted(origin);
+  }
+  for (const auto& [member, backlog] : overflowed) {
+    ExpelOverflowed(member, backlog);
+  }
+}
+
+void RegionReplicator::ExpelOverflowed(uint64_t member, std::string_view backlog) {
+  // Its backlog would grow without end. Dropping it only here would let it go on serving a copy
+  // that misses our changes, so it leaves the group for everyone (and, seeing that, stops
+  // serving); the group view then removes it here and frees the backlog.
+  const std::string name = [&] {
+    MutexLock lock(&mutex_);
+    return NameOf(member);
+  }();
+  const Status expelled = registry_.ExpelFromRegion(options_.region, member);
+  if (expelled.ok()) {
+    WEFT_LOG_ERROR("region {}: expelled member {} from the group: {} (limit {} bytes per lane)",
+                   options_.region, name, backlog, options_.outbox_bytes_max);
+  } else {
+    WEFT_LOG_ERROR("region {}: member {} is too far behind ({}), but expelling it failed: {}",
+                   options_.region, name, backlog, expelled.ToString());
   }
 }
 

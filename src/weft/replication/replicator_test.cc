@@ -171,6 +171,30 @@ TEST(ReplicatorTest, MemberWhoseLeaseExpiredStopsServing) {
   EXPECT_TRUE(m1.replicator().failure_reason().empty());
 }
 
+TEST(ReplicatorTest, RecipientTooFarBehindIsExpelledAndStopsServing) {
+  MemNetwork network(6);
+  ReplicatorOptions options;
+  options.mode = ReplicationMode::kAsync;  // writes go on while m2 takes nothing
+  options.outbox_bytes_max = 4096;
+  MemMember& m1 = network.AddMember("m1", options);
+  MemMember& m2 = network.AddMember("m2", options);
+  network.Run();
+  ASSERT_TRUE(m2.replicator().serving());
+  for (uint32_t lane = 0; lane < options.lanes; ++lane) {
+    network.HoldLane(m1, m2, lane, true);
+  }
+  for (int i = 0; i < 100; ++i) {
+    m1.Set("key" + std::to_string(i), std::string(100, 'v'));
+  }
+  m1.replicator().OnTick();
+  network.Run();
+  EXPECT_EQ(m2.replicator().state(), RegionState::kFailed);
+  EXPECT_TRUE(m1.replicator().serving());
+  EXPECT_EQ(m1.replicator().GetStatus().members.size(), 1u);
+  // The backlog went with the member.
+  EXPECT_EQ(m1.replicator().PeerLinkFor(m2.id()), nullptr);
+}
+
 class ReplicatorSeededTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(ReplicatorSeededTest, JoinUnderConcurrentWritesConverges) {

@@ -301,6 +301,9 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
   if (auto v = table["image-rate-limit"].value<std::string>()) {
     WEFT_ASSIGN_OR_RETURN(config->image_rate_limit, ParseMemory(*v));
   }
+  if (auto v = table["peer-backlog-limit"].value<std::string>()) {
+    WEFT_ASSIGN_OR_RETURN(config->peer_backlog_limit, ParseMemory(*v));
+  }
   if (auto v = table["lease-ttl"].value<int64_t>())
     config->lease_ttl_seconds = *v;
   if (const toml::array* regions = table["region"].as_array()) {
@@ -365,6 +368,9 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   std::string image_rate_limit;
   app.add_option("--image-rate-limit", image_rate_limit,
                  "cap on the image's bytes/s when this member provides (e.g. 200mb)");
+  std::string peer_backlog_limit;
+  app.add_option("--peer-backlog-limit", peer_backlog_limit,
+                 "unacknowledged bytes per peer lane before that peer is expelled (default 1gb)");
   app.add_option("--lease-ttl", config.lease_ttl_seconds, "registry lease in seconds")
       ->check(CLI::Range(2, 600));
   app.add_flag("--enable-debug-command", config.enable_debug_command,
@@ -405,6 +411,15 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
       return absl::InvalidArgumentError(StrCat("--image-rate-limit: ", limit.status().message()));
     }
     config.image_rate_limit = *limit;
+  }
+  if (!peer_backlog_limit.empty()) {
+    StatusOr<int64_t> limit = ParseMemory(peer_backlog_limit);
+    if (!limit.ok() || *limit < 4096) {
+      *exit_code = 2;
+      return absl::InvalidArgumentError(
+          "--peer-backlog-limit must be a size of at least 4kb (e.g. 512mb)");
+    }
+    config.peer_backlog_limit = *limit;
   }
   if (!config.registry.empty()) {
     if (config.registry != "inprocess" && !config.registry.starts_with("etcd://")) {

@@ -109,16 +109,17 @@ struct ServerConfig {
 
   // Cluster membership (DESIGN §8). Without a registry the member is standalone: its regions are
   // ACTIVE at once and replicate nowhere.
-  std::string registry;           // "", "inprocess" (tests, demo) or "etcd://host:port"
-  std::string cluster = "weft";   // registry key prefix and handshake cluster name
-  std::string peer_bind;          // empty: same as bind
-  int peer_port = 0;              // 0 = any free port
-  std::string secret_file;        // cluster secret; required with a registry
-  std::string secret;             // its contents (loaded by ParseCommandLine)
-  uint32_t lanes = 2;             // channels per peer pair per region
-  std::string provider;           // preferred provider's name when joining
-  int64_t image_rate_limit = 0;   // bytes/s, 0 = unlimited
-  int64_t lease_ttl_seconds = 5;  // registry lease of this member
+  std::string registry;          // "", "inprocess" (tests, demo) or "etcd://host:port"
+  std::string cluster = "weft";  // registry key prefix and handshake cluster name
+  std::string peer_bind;         // empty: same as bind
+  int peer_port = 0;             // 0 = any free port
+  std::string secret_file;       // cluster secret; required with a registry
+  std::string secret;            // its contents (loaded by ParseCommandLine)
+  uint32_t lanes = 2;            // channels per peer pair per region
+  std::string provider;          // preferred provider's name when joining
+  int64_t image_rate_limit = 0;  // bytes/s, 0 = unlimited
+  int64_t peer_backlog_limit = int64_t{1} << 30;  // per peer lane; past it the peer is expelled
+  int64_t lease_ttl_seconds = 5;                  // registry lease of this member
 
   // Test hooks (DEBUG HOLD-PHASE, HOLD-LANE, EVENTS). Off by default, as Redis's
   // enable-debug-command: they can stall replication on purpose.

@@ -64,6 +64,11 @@ TEST(ConfigTest, BadInputIsAnErrorWithAnExitCode) {
   EXPECT_FALSE(Parse({"weftd", "--config", "/nonexistent/weftd.toml"}, &exit_code).ok());
   const std::string broken = WriteFile("broken.toml", "port = = 1\n");
   EXPECT_FALSE(Parse({"weftd", "--config", broken}, &exit_code).ok());
+  EXPECT_FALSE(Parse({"weftd", "--peer-backlog-limit", "12"}, &exit_code).ok());
+  EXPECT_FALSE(Parse({"weftd", "--peer-backlog-limit", "lots"}, &exit_code).ok());
+  StatusOr<ServerConfig> backlog = Parse({"weftd", "--peer-backlog-limit", "64mb"}, &exit_code);
+  ASSERT_TRUE(backlog.ok());
+  EXPECT_EQ(backlog->peer_backlog_limit, int64_t{64} << 20);
   // The replication test hooks are refused unless the debug command is enabled.
   EXPECT_FALSE(Parse({"weftd", "--debug-event-log", "10"}, &exit_code).ok());
   EXPECT_FALSE(Parse({"weftd", "--debug-hold-phase", "image"}, &exit_code).ok());
