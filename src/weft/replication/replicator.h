@@ -72,8 +72,11 @@ struct ReplicatorOptions {
   // Member name to prefer as provider; empty: a seeded random ACTIVE member.
   std::string preferred_provider;
   size_t lane_payload_bytes = 256 * 1024;  // per LaneItems frame (at least one record)
-  // A recipient whose unacknowledged changes on one lane pass this is expelled from the group.
+  // A recipient whose unacknowledged changes on one lane pass this is expelled from the group,
+  // as is one that acknowledges nothing on a lane with changes waiting for ack_timeout_ms
+  // (longer than a registry lease, so a crashed member leaves by its lease first).
   size_t outbox_bytes_max = size_t{1} << 30;
+  int64_t ack_timeout_ms = 60'000;
   size_t image_chunk_bytes = 256 * 1024;
   uint64_t image_window_bytes = 8 << 20;  // credit the joiner keeps granted
   uint64_t image_rate_limit_bytes_per_s = 0;
@@ -253,8 +256,12 @@ class RegionReplicator : public storage::ChangeObserver {
   // between recipients_.Begin() and End() and holds the key's shard lock.
   void Ship(const RecipientSet& recipients, const storage::EntryView& entry,
             const storage::EntryView* before, const std::shared_ptr<WriteTicket>* ticket);
-  // A recipient's backlog passed outbox_bytes_max: remove it from the group (registry).
-  void ExpelOverflowed(uint64_t member, std::string_view backlog);
+  // Recipients too far behind: a lane over outbox_bytes_max, or acknowledging nothing for
+  // ack_timeout_ms. Returns (member, what is wrong).
+  std::vector<std::pair<uint64_t, std::string>> FindLaggards()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A recipient too far behind: remove it from the group (registry).
+  void ExpelLaggard(uint64_t member, std::string_view problem);
   // After an origin left: re-send our entries that still carry its versions (recent_changes.h).
   void RepairDeparted(uint64_t origin);
 
@@ -347,6 +354,12 @@ class RegionReplicator : public storage::ChangeObserver {
       ABSL_GUARDED_BY(mutex_);
   std::set<uint64_t> stabilized_joins_ ABSL_GUARDED_BY(mutex_);   // join_ids we may image
   std::map<uint64_t, int> purge_pauses_ ABSL_GUARDED_BY(mutex_);  // joiner -> pauses held
+  // Per (recipient, lane) with changes waiting: the acked counter last seen and since when.
+  struct AckProgress {
+    uint64_t acked = 0;
+    int64_t since_us = 0;
+  };
+  std::map<std::pair<uint64_t, uint32_t>, AckProgress> ack_progress_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stabilizing_{false};
   // Set when the last JoinFlush is in; OnTick frees the post-image store (it needs barriers that
   // cannot run under the locks held where the marker arrives).

@@ -499,7 +499,7 @@ void RegionReplicator::ReleasePostImage() {
 void RegionReplicator::OnTick() {
   bool release = false;
   std::vector<uint64_t> repairs;
-  std::vector<std::pair<uint64_t, std::string>> overflowed;
+  std::vector<std::pair<uint64_t, std::string>> laggards;
   {
     MutexLock lock(&mutex_);
     release = release_postimage_;
@@ -508,15 +508,7 @@ void RegionReplicator::OnTick() {
     if (state() == RegionState::kActive) {
       repairs.swap(repair_pending_);
     }
-    for (const auto& [member, link] : links_) {
-      for (uint32_t lane = 0; lane < link->lane_count(); ++lane) {
-        if (link->lane(lane).overflowed()) {
-          overflowed.emplace_back(
-              member, fmt::format("{} bytes waiting on lane {}", link->lane(lane).bytes(), lane));
-          break;
-        }
-      }
-    }
+    laggards = FindLaggards();
   }
   if (release) {
     ReleasePostImage();
@@ -524,26 +516,65 @@ void RegionReplicator::OnTick() {
   for (uint64_t origin : repairs) {
     RepairDeparted(origin);
   }
-  for (const auto& [member, backlog] : overflowed) {
-    ExpelOverflowed(member, backlog);
+  for (const auto& [member, problem] : laggards) {
+    ExpelLaggard(member, problem);
   }
 }
 
-void RegionReplicator::ExpelOverflowed(uint64_t member, std::string_view backlog) {
-  // Its backlog would grow without end. Dropping it only here would let it go on serving a copy
-  // that misses our changes, so it leaves the group for everyone (and, seeing that, stops
-  // serving); the group view then removes it here and frees the backlog.
+std::vector<std::pair<uint64_t, std::string>> RegionReplicator::FindLaggards() {
+  std::vector<std::pair<uint64_t, std::string>> laggards;
+  const int64_t now_us = clock_.NowMonotonicUs();
+  std::map<std::pair<uint64_t, uint32_t>, AckProgress> progress;
+  for (const auto& [member, link] : links_) {
+    std::string problem;
+    for (uint32_t lane = 0; lane < link->lane_count(); ++lane) {
+      Outbox& outbox = link->lane(lane);
+      if (outbox.overflowed()) {
+        problem = fmt::format("{} bytes waiting on lane {} (limit {})", outbox.bytes(), lane,
+                              options_.outbox_bytes_max);
+        break;
+      }
+      const uint64_t acked = outbox.acked();
+      const uint64_t waiting = outbox.sent() - acked;
+      if (waiting == 0) {
+        continue;
+      }
+      const auto key = std::make_pair(member, lane);
+      const auto seen = ack_progress_.find(key);
+      const AckProgress current = seen != ack_progress_.end() && seen->second.acked == acked
+                                      ? seen->second
+                                      : AckProgress{acked, now_us};
+      progress.emplace(key, current);
+      if (now_us - current.since_us > options_.ack_timeout_ms * 1000) {
+        problem = fmt::format("no acknowledgement on lane {} for {} ms ({} changes waiting)", lane,
+                              (now_us - current.since_us) / 1000, waiting);
+        break;
+      }
+    }
+    if (!problem.empty()) {
+      laggards.emplace_back(member, std::move(problem));
+    }
+  }
+  ack_progress_ = std::move(progress);
+  return laggards;
+}
+
+void RegionReplicator::ExpelLaggard(uint64_t member, std::string_view problem) {
+  // Its backlog would grow without end (or sync writes would wait on it without end). Dropping
+  // it only here would let it go on serving a copy that misses our changes, so it leaves the
+  // group for everyone (and, seeing that, stops serving); the group view then removes it here,
+  // which frees the backlog and releases the writes waiting on it.
   const std::string name = [&] {
     MutexLock lock(&mutex_);
     return NameOf(member);
   }();
   const Status expelled = registry_.ExpelFromRegion(options_.region, member);
   if (expelled.ok()) {
-    WEFT_LOG_ERROR("region {}: expelled member {} from the group: {} (limit {} bytes per lane)",
-                   options_.region, name, backlog, options_.outbox_bytes_max);
+    WEFT_LOG_ERROR("region {}: expelled member {} from the group: {}", options_.region, name,
+                   problem);
   } else {
     WEFT_LOG_ERROR("region {}: member {} is too far behind ({}), but expelling it failed: {}",
-                   options_.region, name, backlog, expelled.ToString());
+                   options_.region, name, problem, expelled.ToString());
   }
 }
 

@@ -195,6 +195,36 @@ TEST(ReplicatorTest, RecipientTooFarBehindIsExpelledAndStopsServing) {
   EXPECT_EQ(m1.replicator().PeerLinkFor(m2.id()), nullptr);
 }
 
+TEST(ReplicatorTest, RecipientThatStopsAcknowledgingIsExpelledAndReleasesWrites) {
+  MemNetwork network(7);
+  ReplicatorOptions options;
+  options.ack_timeout_ms = 10'000;
+  MemMember& m1 = network.AddMember("m1", options);
+  MemMember& m2 = network.AddMember("m2", options);
+  network.Run();
+  const uint32_t lane = m1.replicator().LaneOf("k");
+  network.HoldLane(m1, m2, lane, true);  // connected, but nothing comes back
+  bool done = false;
+  auto ticket = std::make_shared<WriteTicket>([&] { done = true; });
+  {
+    ScopedWriteTicket scope(ticket);
+    m1.Set("k", "v");
+  }
+  EXPECT_FALSE(ticket->Arm());
+  m1.replicator().OnTick();
+  network.clock().AdvanceMs(9'000);
+  m1.replicator().OnTick();
+  network.Run();
+  EXPECT_FALSE(done) << "expelled before the timeout";
+  EXPECT_EQ(m2.replicator().state(), RegionState::kActive);
+  network.clock().AdvanceMs(2'000);
+  m1.replicator().OnTick();
+  network.Run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(m2.replicator().state(), RegionState::kFailed);
+  EXPECT_EQ(m1.replicator().GetStatus().members.size(), 1u);
+}
+
 class ReplicatorSeededTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(ReplicatorSeededTest, JoinUnderConcurrentWritesConverges) {

@@ -462,6 +462,7 @@ Status Cluster::Start() {
     options.preferred_provider = config.provider;
     options.image_rate_limit_bytes_per_s = static_cast<uint64_t>(config.image_rate_limit);
     options.outbox_bytes_max = static_cast<size_t>(config.peer_backlog_limit);
+    options.ack_timeout_ms = config.peer_timeout_seconds * 1000;
     randoms_.push_back(std::make_unique<Random>(state_.NextRandom()));
     outlets_.push_back(std::make_unique<RegionOutlet>(*this, options.region));
     replicators_.push_back(std::make_unique<replication::RegionReplicator>(

@@ -304,6 +304,8 @@ Status ApplyTomlFile(const std::string& path, ServerConfig* config) {
   if (auto v = table["peer-backlog-limit"].value<std::string>()) {
     WEFT_ASSIGN_OR_RETURN(config->peer_backlog_limit, ParseMemory(*v));
   }
+  if (auto v = table["peer-timeout"].value<int64_t>())
+    config->peer_timeout_seconds = *v;
   if (auto v = table["lease-ttl"].value<int64_t>())
     config->lease_ttl_seconds = *v;
   if (const toml::array* regions = table["region"].as_array()) {
@@ -368,6 +370,9 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
   std::string image_rate_limit;
   app.add_option("--image-rate-limit", image_rate_limit,
                  "cap on the image's bytes/s when this member provides (e.g. 200mb)");
+  app.add_option("--peer-timeout", config.peer_timeout_seconds,
+                 "seconds a peer may leave changes unacknowledged before it is expelled")
+      ->check(CLI::Range(1, 86400));
   std::string peer_backlog_limit;
   app.add_option("--peer-backlog-limit", peer_backlog_limit,
                  "unacknowledged bytes per peer lane before that peer is expelled (default 1gb)");
@@ -411,6 +416,14 @@ StatusOr<ServerConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
       return absl::InvalidArgumentError(StrCat("--image-rate-limit: ", limit.status().message()));
     }
     config.image_rate_limit = *limit;
+  }
+  if (config.peer_timeout_seconds <= config.lease_ttl_seconds) {
+    // A crashed member must leave by its lease before anyone expels it for silence.
+    *exit_code = 2;
+    return absl::InvalidArgumentError(StrCat("--peer-timeout (", config.peer_timeout_seconds,
+                                             " s) must be longer than "
+                                             "--lease-ttl (",
+                                             config.lease_ttl_seconds, " s)"));
   }
   if (!peer_backlog_limit.empty()) {
     StatusOr<int64_t> limit = ParseMemory(peer_backlog_limit);

@@ -120,6 +120,7 @@ struct ServerConfig {
   int64_t image_rate_limit = 0;  // bytes/s, 0 = unlimited
   int64_t peer_backlog_limit = int64_t{1} << 30;  // per peer lane; past it the peer is expelled
   int64_t lease_ttl_seconds = 5;                  // registry lease of this member
+  int64_t peer_timeout_seconds = 60;  // a peer acknowledging nothing this long is expelled
 
   // Test hooks (DEBUG HOLD-PHASE, HOLD-LANE, EVENTS). Off by default, as Redis's
   // enable-debug-command: they can stall replication on purpose.

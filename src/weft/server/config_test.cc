@@ -64,6 +64,8 @@ TEST(ConfigTest, BadInputIsAnErrorWithAnExitCode) {
   EXPECT_FALSE(Parse({"weftd", "--config", "/nonexistent/weftd.toml"}, &exit_code).ok());
   const std::string broken = WriteFile("broken.toml", "port = = 1\n");
   EXPECT_FALSE(Parse({"weftd", "--config", broken}, &exit_code).ok());
+  EXPECT_FALSE(Parse({"weftd", "--peer-timeout", "5", "--lease-ttl", "5"}, &exit_code).ok());
+  EXPECT_TRUE(Parse({"weftd", "--peer-timeout", "6", "--lease-ttl", "5"}, &exit_code).ok());
   EXPECT_FALSE(Parse({"weftd", "--peer-backlog-limit", "12"}, &exit_code).ok());
   EXPECT_FALSE(Parse({"weftd", "--peer-backlog-limit", "lots"}, &exit_code).ok());
   StatusOr<ServerConfig> backlog = Parse({"weftd", "--peer-backlog-limit", "64mb"}, &exit_code);
