@@ -2,8 +2,11 @@
 # The join under load (DESIGN.md §11), with loopback TCP measured by iperf3 in the same run as
 # the reference for the image rate.
 #
+# Then, in the same run, the Redis 7 baseline with the same keys, rate and --before
+# (bench/join_redis.sh), unless NO_REDIS=1.
+#
 # Usage: bench/join.sh [weft binary] [weft demo options...]
-#   e.g. bench/join.sh build/release/bin/weft --keys 10000000 --rate 5000 --before 5 --after 5
+#   e.g. bench/join.sh build/release/bin/weft --keys 3000000 --rate 10000 --before 5 --after 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 weft="${1:-build/release/bin/weft}"
@@ -18,4 +21,17 @@ bps=$(iperf3 -c 127.0.0.1 -p "$port" -t 5 -J | /usr/bin/python3 -c \
 wait "$server" 2>/dev/null || true
 echo "iperf3 loopback: $((bps / 8 / 1000000)) MB/s"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)"
+echo "=== weft demo $*"
 "$weft" demo "$@"
+
+if [ "${NO_REDIS:-0}" != 1 ]; then
+  redis_args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --keys|--rate|--before) redis_args+=("$1" "$2"); shift 2 ;;
+      *) shift ;;
+    esac
+  done
+  echo "=== Redis baseline ${redis_args[*]}"
+  bench/join_redis.sh "$weft" "${redis_args[@]}"
+fi
