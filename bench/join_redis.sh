@@ -67,7 +67,8 @@ for _ in 1 2; do
 done
 echo "master + 2 replicas hold $(redis-cli -p "$master" dbsize) keys x 100 B"
 
-"$weft" load -m "127.0.0.1:$master" --rate "$rate" --connections 6 --seconds "$seconds" \
+# 24 connections, as many as weft demo's writers (8 per member on 3 members).
+"$weft" load -m "127.0.0.1:$master" --rate "$rate" --connections 24 --seconds "$seconds" \
   --keys 100000 --first-phase before --phase "during@$before" >"$work/load.txt" 2>&1 &
 load=$!
 sleep "$before"
