@@ -274,6 +274,7 @@ class ClusterTest(unittest.TestCase):
             m3.client().get("while-m3-stalled:0")
         self.assertIn("CLUSTERDOWN", str(refused.exception))
         self.assertIn("lease", str(refused.exception))
+        self.assertIn("lease", m3.replication()["region0_failure"])
         self.assertEqual(writer.errors, 0)
         self.assert_converged([m1, m2], [writer])
 

@@ -57,7 +57,7 @@ size_t ReadIndex(std::string_view text, int* index) {
 
 // What a "key" of a key:value line names.
 struct LineKey {
-  enum class Kind { kOther, kRegion, kRegionMember, kChannel } kind = Kind::kOther;
+  enum class Kind { kOther, kRegion, kRegionMember, kRegionFailure, kChannel } kind = Kind::kOther;
   int index = 0;         // region or channel index
   int member_index = 0;  // for kRegionMember
 };
@@ -79,6 +79,8 @@ LineKey ClassifyKey(std::string_view key) {
   std::string_view rest = key.substr(6 + length);
   if (rest.empty())
     return {LineKey::Kind::kRegion, index, 0};
+  if (rest == "_failure")
+    return {LineKey::Kind::kRegionFailure, index, 0};
   int member_index = 0;
   if (rest.starts_with("_member")) {
     const size_t member_length = ReadIndex(rest.substr(7), &member_index);
@@ -217,6 +219,10 @@ StatusOr<ReplicationInfo> ParseReplicationInfo(std::string_view text) {
         regions[kind.index].index = kind.index;
         members[kind.index][kind.member_index] =
             MakeRegionMember(kind.member_index, ParseFields(value));
+        break;
+      case LineKey::Kind::kRegionFailure:
+        regions[kind.index].index = kind.index;
+        regions[kind.index].failure = std::string(value);
         break;
       case LineKey::Kind::kChannel:
         channels[kind.index] = MakeChannel(kind.index, ParseFields(value));

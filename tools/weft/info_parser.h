@@ -9,6 +9,7 @@
 //   region0:name=default,state=ACTIVE,mode=sync,phase=none,provider=,entries=0,bytes=0,
 //           rate_bps=0,eta_ms=0,postimage_keys=0,members=3,join_ms=0      (one line)
 //   region0_member0:id=3f2a9c0d11e4b7a2,name=m1,state=ACTIVE,peer=127.0.0.1:7001
+//   region0_failure:<free text>     (only while the region is FAILED)
 //   channel0:region=default,peer=m2,dir=out,lane=0,state=connected,sent=1200,acked=1195,lag=5
 //   channel1:region=default,peer=m2,dir=in,lane=0,state=connected,received=1180
 //
@@ -84,6 +85,7 @@ struct RegionInfo {
   int64_t member_count = 0;               // the "members=" field
   int64_t join_ms = 0;                    // time spent in the current (or last) join
   std::vector<RegionMemberInfo> members;  // sorted by index
+  std::string failure;                    // "regionR_failure:" (why the region is FAILED)
   InfoFields fields;
 
   // A join of this region is under way on this member (any phase but none and failed; an

@@ -40,7 +40,10 @@ std::string RegionLine(const RegionInfo& region) {
   } else if (region.join_ms > 0) {
     line += ", last join took " + HumanDuration(region.join_ms);
   }
-  return line + "\n";
+  line += "\n";
+  if (!region.failure.empty())
+    line += "  failed: " + region.failure + "\n";
+  return line;
 }
 
 std::string MembersTable(const RegionInfo& region) {

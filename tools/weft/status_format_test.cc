@@ -32,6 +32,24 @@ TEST(StatusFormatTest, ShowsMemberRegionsMembersAndChannels) {
             "  default  m2    in      0  connected     -      -    -      1180\n");
 }
 
+TEST(StatusFormatTest, ShowsWhyARegionFailed) {
+  const ReplicationInfo info = Parse(
+      "role:member\nmember_name:m3\n"
+      "region0:name=default,state=FAILED,mode=sync,phase=none,provider=,members=2,join_ms=0\n"
+      "region0_failure:this member is missing from the region's group (revision 9): its lease "
+      "expired, or a member expelled it\n");
+  ASSERT_EQ(info.regions.size(), 1u);
+  EXPECT_EQ(info.regions[0].failure,
+            "this member is missing from the region's group (revision 9): its lease expired, or a "
+            "member expelled it");
+  const std::string text = FormatStatus(info, HostPort{"h", 1});
+  EXPECT_NE(text.find("region default: FAILED, mode sync, phase none, 2 members\n"
+                      "  failed: this member is missing from the region's group (revision 9): "
+                      "its lease expired, or a member expelled it\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(StatusFormatTest, ShowsAJoinAndItsProgress) {
   const ReplicationInfo info = Parse(
       "role:member\nmember_name:m4\n"

@@ -132,6 +132,9 @@ void ReplicationSection(ServerState& server, std::string* out) {
                   ? std::string_view()
                   : replication::JoinPhaseName(status.held_at),
               "\r\n");
+    if (status.state == replication::RegionState::kFailed) {
+      StrAppend(out, "region", i, "_failure:", replicator->failure_reason(), "\r\n");
+    }
     for (size_t m = 0; m < status.members.size(); ++m) {
       const membership::GroupMember& member = status.members[m];
       StrAppend(out, "region", i, "_member", m, ":",
