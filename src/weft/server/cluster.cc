@@ -493,6 +493,7 @@ void Cluster::Stop() {
   }
   stopped_ = true;
   state_.set_cluster_debug_hooks(nullptr);
+  registry_.SetLeaseLostCallback(nullptr);
   watches_.clear();
   if (!replicators_.empty()) {
     if (Status status = registry_.Deregister(); !status.ok()) {
