@@ -17,8 +17,18 @@ ImageSender::ImageSender(storage::Store& store, const Clock& clock, uint64_t cre
     : store_(store),
       clock_(clock),
       options_(options),
-      started_us_(clock.NowMonotonicUs()),
+      refilled_us_(clock.NowMonotonicUs()),
+      paced_rate_(options.pace_start_bytes_per_s),
       credit_(static_cast<int64_t>(credit_bytes)) {}
+
+uint64_t ImageSender::Rate() const {
+  if (!options_.paced) {
+    return options_.rate_limit_bytes_per_s;
+  }
+  return options_.rate_limit_bytes_per_s > 0
+             ? std::min(options_.rate_limit_bytes_per_s, paced_rate_)
+             : paced_rate_;
+}
 
 ImageSender::Fill ImageSender::Next(FrameType* type, std::string* payload) {
   MutexLock lock(&mutex_);
@@ -34,11 +44,16 @@ ImageSender::Fill ImageSender::Next(FrameType* type, std::string* payload) {
   if (credit_ <= 0) {
     return Fill::kBlocked;
   }
-  if (options_.rate_limit_bytes_per_s > 0) {
-    const int64_t elapsed_us = std::max<int64_t>(clock_.NowMonotonicUs() - started_us_, 1);
-    const double allowed = static_cast<double>(options_.rate_limit_bytes_per_s) *
-                           static_cast<double>(elapsed_us) / 1e6;
-    if (static_cast<double>(bytes_) > allowed) {
+  if (const uint64_t rate = Rate(); rate > 0) {
+    const int64_t now_us = clock_.NowMonotonicUs();
+    const double rate_per_us = static_cast<double>(rate) / 1e6;
+    // A burst of at most one chunk or 20 ms of the rate, so that an idle spell is not saved up.
+    const double burst_max =
+        std::max(static_cast<double>(options_.chunk_bytes), rate_per_us * 20'000.0);
+    allowance_bytes_ = std::min(
+        burst_max, allowance_bytes_ + rate_per_us * static_cast<double>(now_us - refilled_us_));
+    refilled_us_ = now_us;
+    if (allowance_bytes_ <= 0) {
       return Fill::kBlocked;
     }
   }
@@ -60,12 +75,34 @@ ImageSender::Fill ImageSender::Next(FrameType* type, std::string* payload) {
   entries_ += entries;
   bytes_ += payload->size();
   credit_ -= static_cast<int64_t>(payload->size());
+  allowance_bytes_ -= static_cast<double>(payload->size());
   return Fill::kChunk;
 }
 
 void ImageSender::AddCredit(uint64_t bytes) {
   MutexLock lock(&mutex_);
   credit_ += static_cast<int64_t>(bytes);
+}
+
+void ImageSender::Pace(std::optional<int64_t> live_ack_latency_us) {
+  if (!options_.paced) {
+    return;
+  }
+  // Far above any loopback or LAN rate: growth stops mattering there.
+  constexpr uint64_t kPacedRateMax = uint64_t{16} << 30;
+  MutexLock lock(&mutex_);
+  if (!live_ack_latency_us) {
+    paced_rate_ = std::min(kPacedRateMax, paced_rate_ * 2);  // no live traffic to yield to
+  } else if (*live_ack_latency_us > options_.pace_target_us) {
+    paced_rate_ = std::max(options_.pace_min_bytes_per_s, paced_rate_ / 2);
+  } else {
+    paced_rate_ = std::min(kPacedRateMax, paced_rate_ + options_.pace_step_bytes_per_s);
+  }
+}
+
+uint64_t ImageSender::paced_rate_bytes_per_s() const {
+  MutexLock lock(&mutex_);
+  return paced_rate_;
 }
 
 uint64_t ImageSender::entries_sent() const {

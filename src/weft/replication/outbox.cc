@@ -1,5 +1,6 @@
 #include "weft/replication/outbox.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace weft::replication {
@@ -11,9 +12,9 @@ constexpr size_t kItemOverheadBytes = 64;
 }  // namespace
 
 bool Outbox::Append(RecordKind kind, std::shared_ptr<const std::string> body,
-                    const std::shared_ptr<WriteTicket>* ticket) {
+                    const std::shared_ptr<WriteTicket>* ticket, int64_t now_us) {
   MutexLock lock(&mutex_);
-  Item item{++sent_, kind, std::move(body), nullptr};
+  Item item{++sent_, kind, std::move(body), nullptr, now_us};
   if (ticket != nullptr && !tickets_released_) {
     item.ticket = *ticket;
     item.ticket->AddPending();
@@ -42,7 +43,7 @@ bool Outbox::FillPayload(std::string* payload, size_t max_bytes) {
   return true;
 }
 
-void Outbox::DropAcknowledged(uint64_t through) {
+void Outbox::DropAcknowledged(uint64_t through, int64_t now_us) {
   if (through > sent_) {
     through = sent_;  // a confused receiver cannot acknowledge what was never sent
   }
@@ -51,6 +52,9 @@ void Outbox::DropAcknowledged(uint64_t through) {
   }
   while (!items_.empty() && items_.front().seq <= acked_) {
     Item& item = items_.front();
+    if (now_us > 0 && item.enqueued_us > 0) {
+      max_ack_latency_us_ = std::max(max_ack_latency_us_.value_or(0), now_us - item.enqueued_us);
+    }
     bytes_ -= item.body->size() + kItemOverheadBytes;
     if (item.ticket != nullptr) {
       item.ticket->Release();
@@ -62,14 +66,19 @@ void Outbox::DropAcknowledged(uint64_t through) {
   }
 }
 
-void Outbox::Acknowledge(uint64_t through) {
+void Outbox::Acknowledge(uint64_t through, int64_t now_us) {
   MutexLock lock(&mutex_);
-  DropAcknowledged(through);
+  DropAcknowledged(through, now_us);
+}
+
+std::optional<int64_t> Outbox::TakeMaxAckLatencyUs() {
+  MutexLock lock(&mutex_);
+  return std::exchange(max_ack_latency_us_, std::nullopt);
 }
 
 void Outbox::Rewind(uint64_t through) {
   MutexLock lock(&mutex_);
-  DropAcknowledged(through);
+  DropAcknowledged(through, /*now_us=*/0);
   unsent_index_ = 0;
   tickets_released_ = false;
   wake_pending_ = true;  // the caller pulls next

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -38,16 +39,21 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   // Appends a record; `ticket` (may be null) waits for its acknowledgement. Returns true if the
-  // transport should be woken (the lane had nothing to send before).
+  // transport should be woken (the lane had nothing to send before). `now_us` (monotonic, 0:
+  // unknown) times the record until its acknowledgement (TakeMaxAckLatencyUs).
   bool Append(RecordKind kind, std::shared_ptr<const std::string> body,
-              const std::shared_ptr<WriteTicket>* ticket);
+              const std::shared_ptr<WriteTicket>* ticket, int64_t now_us = 0);
 
   // Appends the unsent records (at least one if any, then while the payload stays under
   // max_bytes) to *payload as one LaneItems payload. Returns false if nothing was unsent.
   bool FillPayload(std::string* payload, size_t max_bytes);
 
   // The receiver applied every record through `through`: forget them, release their tickets.
-  void Acknowledge(uint64_t through);
+  // `now_us` (0: unknown) samples how long they waited for it.
+  void Acknowledge(uint64_t through, int64_t now_us = 0);
+  // The longest enqueue-to-acknowledgement time sampled since the last call, or nullopt if no
+  // timed record was acknowledged since (live traffic is what the image yields to).
+  std::optional<int64_t> TakeMaxAckLatencyUs();
 
   // A (re)connected receiver has applied through `through`: acknowledge those and send
   // everything after again.
@@ -69,9 +75,10 @@ class Outbox {
     RecordKind kind;
     std::shared_ptr<const std::string> body;
     std::shared_ptr<WriteTicket> ticket;
+    int64_t enqueued_us = 0;
   };
 
-  void DropAcknowledged(uint64_t through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void DropAcknowledged(uint64_t through, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const size_t bytes_max_;
   mutable Mutex mutex_;
@@ -81,6 +88,7 @@ class Outbox {
   uint64_t acked_ ABSL_GUARDED_BY(mutex_) = 0;
   size_t bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool wake_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  std::optional<int64_t> max_ack_latency_us_ ABSL_GUARDED_BY(mutex_);
   bool tickets_released_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

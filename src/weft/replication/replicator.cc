@@ -327,6 +327,7 @@ void RegionReplicator::Ship(const RecipientSet& recipients, const storage::Entry
                             const storage::EntryView* before,
                             const std::shared_ptr<WriteTicket>* ticket) {
   const uint32_t lane = LaneOf(entry.key);
+  const int64_t now_us = clock_.NowMonotonicUs();  // times the acknowledgement (image pacing)
   // One encoding per flavour, shared by every recipient's outbox.
   std::shared_ptr<std::string> plain;
   std::shared_ptr<std::string> with_pre;
@@ -336,7 +337,7 @@ void RegionReplicator::Ship(const RecipientSet& recipients, const storage::Entry
       body = std::make_shared<std::string>();
       EncodeChangeBody(body.get(), entry, before, recipient.wants_pre_image);
     }
-    if (recipient.peer->lane(lane).Append(RecordKind::kChange, body, ticket)) {
+    if (recipient.peer->lane(lane).Append(RecordKind::kChange, body, ticket, now_us)) {
       outlet_.WakeLane(recipient.peer->info(), lane);
     }
   }
@@ -409,7 +410,7 @@ void RegionReplicator::OnAck(uint64_t peer, uint32_t lane, uint64_t received_thr
     }
     link = it->second;
   }
-  link->lane(lane).Acknowledge(received_through);
+  link->lane(lane).Acknowledge(received_through, clock_.NowMonotonicUs());
 }
 
 void RegionReplicator::OnLaneClosed(uint64_t peer, uint32_t lane) {

@@ -80,6 +80,11 @@ struct ReplicatorOptions {
   size_t image_chunk_bytes = 256 * 1024;
   uint64_t image_window_bytes = 8 << 20;  // credit the joiner keeps granted
   uint64_t image_rate_limit_bytes_per_s = 0;
+  // Pace images by the acknowledgement latency of live changes (ImageSender::Pace). Off by
+  // default because pacing needs time to pass (a ManualClock that never moves would stall it);
+  // weftd turns it on.
+  bool pace_images = false;
+  int64_t image_pace_target_us = 4'000;
   size_t postimage_shard_count = 256;
   // RecentChanges window for repairing a crashed member's half-sent changes.
   size_t recent_changes_capacity = 1 << 18;
@@ -202,7 +207,7 @@ class RegionReplicator : public storage::ChangeObserver {
   StatusOr<uint64_t> OnLaneItems(uint64_t from, uint32_t lane, std::string_view payload);
 
   // --- image, provider side ---
-  StatusOr<std::unique_ptr<ImageSender>> OnImageRequest(const ImageRequest& request);
+  StatusOr<std::shared_ptr<ImageSender>> OnImageRequest(const ImageRequest& request);
   // --- image, joiner side ---
   // Applies a chunk; returns the credit (bytes) to grant back to the provider.
   StatusOr<uint64_t> OnImageChunk(uint64_t join_id, std::string_view payload);
@@ -260,6 +265,8 @@ class RegionReplicator : public storage::ChangeObserver {
   // ack_timeout_ms. Returns (member, what is wrong).
   std::vector<std::pair<uint64_t, std::string>> FindLaggards()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Once per tick: feeds the live changes' acknowledgement latency to the images provided here.
+  void PaceImages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // A recipient too far behind: remove it from the group (registry).
   void ExpelLaggard(uint64_t member, std::string_view problem);
   // After an origin left: re-send our entries that still carry its versions (recent_changes.h).
@@ -360,6 +367,8 @@ class RegionReplicator : public storage::ChangeObserver {
     int64_t since_us = 0;
   };
   std::map<std::pair<uint64_t, uint32_t>, AckProgress> ack_progress_ ABSL_GUARDED_BY(mutex_);
+  // Images this member provides, paced every tick (the transport owns them).
+  std::vector<std::weak_ptr<ImageSender>> image_senders_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stabilizing_{false};
   // Set when the last JoinFlush is in; OnTick frees the post-image store (it needs barriers that
   // cannot run under the locks held where the marker arrives).

@@ -260,7 +260,7 @@ void RegionReplicator::MaybeRequestImage() {
   outlet_.OpenImage(link->second->info(), join_->join_id, EncodeImageRequest(request));
 }
 
-StatusOr<std::unique_ptr<ImageSender>> RegionReplicator::OnImageRequest(
+StatusOr<std::shared_ptr<ImageSender>> RegionReplicator::OnImageRequest(
     const ImageRequest& request) {
   MutexLock lock(&mutex_);
   if (request.region != options_.region) {
@@ -279,7 +279,11 @@ StatusOr<std::unique_ptr<ImageSender>> RegionReplicator::OnImageRequest(
   ImageSender::Options options;
   options.chunk_bytes = options_.image_chunk_bytes;
   options.rate_limit_bytes_per_s = options_.image_rate_limit_bytes_per_s;
-  return std::make_unique<ImageSender>(store_, clock_, request.credit_bytes, options);
+  options.paced = options_.pace_images;
+  options.pace_target_us = options_.image_pace_target_us;
+  auto sender = std::make_shared<ImageSender>(store_, clock_, request.credit_bytes, options);
+  image_senders_.push_back(sender);
+  return sender;
 }
 
 StatusOr<uint64_t> RegionReplicator::OnImageChunk(uint64_t join_id, std::string_view payload) {
@@ -509,6 +513,7 @@ void RegionReplicator::OnTick() {
       repairs.swap(repair_pending_);
     }
     laggards = FindLaggards();
+    PaceImages();
   }
   if (release) {
     ReleasePostImage();
@@ -519,6 +524,24 @@ void RegionReplicator::OnTick() {
   for (const auto& [member, problem] : laggards) {
     ExpelLaggard(member, problem);
   }
+}
+
+void RegionReplicator::PaceImages() {
+  std::optional<int64_t> latency_us;
+  for (const auto& [member, link] : links_) {
+    for (uint32_t lane = 0; lane < link->lane_count(); ++lane) {
+      if (const std::optional<int64_t> lane_us = link->lane(lane).TakeMaxAckLatencyUs()) {
+        latency_us = std::max(latency_us.value_or(0), *lane_us);
+      }
+    }
+  }
+  std::erase_if(image_senders_, [&](const std::weak_ptr<ImageSender>& weak) {
+    const std::shared_ptr<ImageSender> sender = weak.lock();
+    if (sender != nullptr) {
+      sender->Pace(latency_us);
+    }
+    return sender == nullptr;
+  });
 }
 
 std::vector<std::pair<uint64_t, std::string>> RegionReplicator::FindLaggards() {

@@ -71,7 +71,7 @@ class LaneSource final : public transport::FrameSource {
 // bounds what is queued on the connection; a rate cap retries on a short timer.
 class ImagePump final : public std::enable_shared_from_this<ImagePump> {
  public:
-  ImagePump(std::unique_ptr<replication::ImageSender> sender,
+  ImagePump(std::shared_ptr<replication::ImageSender> sender,
             std::weak_ptr<transport::PeerConnection> connection, asio::io_context& io,
             bool rate_limited)
       : sender_(std::move(sender)),
@@ -124,7 +124,7 @@ class ImagePump final : public std::enable_shared_from_this<ImagePump> {
     }
   }
 
-  const std::unique_ptr<replication::ImageSender> sender_;
+  const std::shared_ptr<replication::ImageSender> sender_;
   const std::weak_ptr<transport::PeerConnection> connection_;
   asio::io_context& io_;
   asio::steady_timer retry_;
@@ -463,6 +463,7 @@ Status Cluster::Start() {
     options.image_rate_limit_bytes_per_s = static_cast<uint64_t>(config.image_rate_limit);
     options.outbox_bytes_max = static_cast<size_t>(config.peer_backlog_limit);
     options.ack_timeout_ms = config.peer_timeout_seconds * 1000;
+    options.pace_images = true;
     randoms_.push_back(std::make_unique<Random>(state_.NextRandom()));
     outlets_.push_back(std::make_unique<RegionOutlet>(*this, options.region));
     replicators_.push_back(std::make_unique<replication::RegionReplicator>(
@@ -669,7 +670,7 @@ void Cluster::ServeImageRequest(std::shared_ptr<transport::PeerConnection> conne
         }
         if (image_state->pump == nullptr) {
           StatusOr<replication::ImageRequest> request = replication::DecodeImageRequest(payload);
-          StatusOr<std::unique_ptr<replication::ImageSender>> sender = absl::InvalidArgumentError(
+          StatusOr<std::shared_ptr<replication::ImageSender>> sender = absl::InvalidArgumentError(
               "the first frame of an image channel must be ImageRequest");
           if (type == static_cast<uint8_t>(FrameType::kImageRequest) && request.ok()) {
             replication::RegionReplicator* target = replicator(std::string(request->region));
@@ -685,7 +686,7 @@ void Cluster::ServeImageRequest(std::shared_ptr<transport::PeerConnection> conne
             return;
           }
           image_state->pump = std::make_shared<ImagePump>(*std::move(sender), weak, image_io_,
-                                                          state_.config().image_rate_limit > 0);
+                                                          /*rate_limited=*/true);  // paced
           image_state->pump->Wake();
           return;
         }

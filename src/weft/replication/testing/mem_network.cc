@@ -193,7 +193,7 @@ bool MemNetwork::DeliverImage(Image& image) {
   if (image.sender == nullptr) {
     StatusOr<ImageRequest> request = DecodeImageRequest(image.request);
     WEFT_CHECK(request.ok());
-    StatusOr<std::unique_ptr<ImageSender>> sender = provider->replicator().OnImageRequest(*request);
+    StatusOr<std::shared_ptr<ImageSender>> sender = provider->replicator().OnImageRequest(*request);
     if (!sender.ok()) {
       image.finished = true;
       joiner->replicator().OnImageClosed(image.join_id, sender.status());

@@ -114,7 +114,7 @@ class MemNetwork {
     uint64_t provider;
     uint64_t join_id;
     std::string request;
-    std::unique_ptr<ImageSender> sender;
+    std::shared_ptr<ImageSender> sender;
     bool finished = false;
   };
 
