@@ -327,7 +327,9 @@ void RegionReplicator::Ship(const RecipientSet& recipients, const storage::Entry
                             const storage::EntryView* before,
                             const std::shared_ptr<WriteTicket>* ticket) {
   const uint32_t lane = LaneOf(entry.key);
-  const int64_t now_us = clock_.NowMonotonicUs();  // times the acknowledgement (image pacing)
+  // Acknowledgements are timed only while an image paces itself by them: no clock read on
+  // the write path otherwise.
+  const int64_t now_us = timing_acks_.load(std::memory_order_relaxed) ? clock_.NowMonotonicUs() : 0;
   // One encoding per flavour, shared by every recipient's outbox.
   std::shared_ptr<std::string> plain;
   std::shared_ptr<std::string> with_pre;
@@ -410,7 +412,8 @@ void RegionReplicator::OnAck(uint64_t peer, uint32_t lane, uint64_t received_thr
     }
     link = it->second;
   }
-  link->lane(lane).Acknowledge(received_through, clock_.NowMonotonicUs());
+  link->lane(lane).Acknowledge(
+      received_through, timing_acks_.load(std::memory_order_relaxed) ? clock_.NowMonotonicUs() : 0);
 }
 
 void RegionReplicator::OnLaneClosed(uint64_t peer, uint32_t lane) {

@@ -369,6 +369,8 @@ class RegionReplicator : public storage::ChangeObserver {
   std::map<std::pair<uint64_t, uint32_t>, AckProgress> ack_progress_ ABSL_GUARDED_BY(mutex_);
   // Images this member provides, paced every tick (the transport owns them).
   std::vector<std::weak_ptr<ImageSender>> image_senders_ ABSL_GUARDED_BY(mutex_);
+  // Whether outboxes time acknowledgements: only while a paced image is provided here.
+  std::atomic<bool> timing_acks_{false};
   std::atomic<bool> stabilizing_{false};
   // Set when the last JoinFlush is in; OnTick frees the post-image store (it needs barriers that
   // cannot run under the locks held where the marker arrives).

@@ -283,6 +283,7 @@ StatusOr<std::shared_ptr<ImageSender>> RegionReplicator::OnImageRequest(
   options.pace_target_us = options_.image_pace_target_us;
   auto sender = std::make_shared<ImageSender>(store_, clock_, request.credit_bytes, options);
   image_senders_.push_back(sender);
+  timing_acks_.store(options.paced, std::memory_order_relaxed);
   return sender;
 }
 
@@ -542,6 +543,9 @@ void RegionReplicator::PaceImages() {
     }
     return sender == nullptr;
   });
+  if (image_senders_.empty()) {
+    timing_acks_.store(false, std::memory_order_relaxed);
+  }
 }
 
 std::vector<std::pair<uint64_t, std::string>> RegionReplicator::FindLaggards() {

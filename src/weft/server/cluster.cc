@@ -72,13 +72,8 @@ class LaneSource final : public transport::FrameSource {
 class ImagePump final : public std::enable_shared_from_this<ImagePump> {
  public:
   ImagePump(std::shared_ptr<replication::ImageSender> sender,
-            std::weak_ptr<transport::PeerConnection> connection, asio::io_context& io,
-            bool rate_limited)
-      : sender_(std::move(sender)),
-        connection_(std::move(connection)),
-        io_(io),
-        retry_(io),
-        rate_limited_(rate_limited) {}
+            std::weak_ptr<transport::PeerConnection> connection, asio::io_context& io)
+      : sender_(std::move(sender)), connection_(std::move(connection)), io_(io), retry_(io) {}
 
   void Wake() {
     if (!wake_posted_.exchange(true)) {
@@ -110,15 +105,15 @@ class ImagePump final : public std::enable_shared_from_this<ImagePump> {
         connection->Send(Frame(type, payload_));
         return;
       case replication::ImageSender::Fill::kBlocked:
-        if (rate_limited_) {
-          retry_.expires_after(std::chrono::milliseconds(2));
-          retry_.async_wait([self = shared_from_this()](const std::error_code& error) {
-            if (!error) {
-              self->Wake();
-            }
-          });
-        }
-        return;  // otherwise the next credit wakes us
+        // Out of credit (the next credit wakes us too) or over the paced rate, which only
+        // time lifts: look again shortly.
+        retry_.expires_after(std::chrono::milliseconds(2));
+        retry_.async_wait([self = shared_from_this()](const std::error_code& error) {
+          if (!error) {
+            self->Wake();
+          }
+        });
+        return;
       case replication::ImageSender::Fill::kFinished:
         return;
     }
@@ -128,7 +123,6 @@ class ImagePump final : public std::enable_shared_from_this<ImagePump> {
   const std::weak_ptr<transport::PeerConnection> connection_;
   asio::io_context& io_;
   asio::steady_timer retry_;
-  const bool rate_limited_;
   std::atomic<bool> wake_posted_{false};
   std::string payload_;
 };
@@ -685,8 +679,7 @@ void Cluster::ServeImageRequest(std::shared_ptr<transport::PeerConnection> conne
             connection->Close();
             return;
           }
-          image_state->pump = std::make_shared<ImagePump>(*std::move(sender), weak, image_io_,
-                                                          /*rate_limited=*/true);  // paced
+          image_state->pump = std::make_shared<ImagePump>(*std::move(sender), weak, image_io_);
           image_state->pump->Wake();
           return;
         }
