@@ -240,8 +240,9 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, member, prefix, keys=500, max_ops=200_000, max_s=60, delete_every=0,
-                 expire_every=0, value_size=32):
+                 expire_every=0, value_size=32, reply_timeout_s=5):
         super().__init__(daemon=True)
+        self.reply_timeout_s = reply_timeout_s
         self.member, self.prefix, self.keys = member, prefix, keys
         self.max_ops, self.max_s = max_ops, max_s
         self.delete_every, self.expire_every = delete_every, expire_every
@@ -259,7 +260,7 @@ class Writer(threading.Thread):
         self.join(timeout=30)
 
     def run(self):
-        client = self.member.client(timeout=5)
+        client = self.member.client(timeout=self.reply_timeout_s)
         deadline = time.monotonic() + self.max_s
         n = 0
         while not self._halt.is_set() and self.ops < self.max_ops and time.monotonic() < deadline:
@@ -287,7 +288,7 @@ class Writer(threading.Thread):
                 self.in_doubt.setdefault(key, set()).add(value)
                 time.sleep(0.05)
                 try:
-                    client = self.member.client(timeout=5)
+                    client = self.member.client(timeout=self.reply_timeout_s)
                 except Exception:
                     pass
                 if not self.member.process or self.member.process.poll() is not None:

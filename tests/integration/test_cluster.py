@@ -243,18 +243,21 @@ class ClusterTest(unittest.TestCase):
         self.assertNotEqual(wrong.region()["state"], "ACTIVE")
         with self.assertRaises(Exception):
             wrong.client().get("k")  # -LOADING: it never received the data
-        # The members go on replicating.
-        writer = Writer(m1, "after-bad", max_ops=300)
+        # The members go on replicating. The intruder is in the group, and a sync write waits for
+        # every group member (the sync contract): until the intruder, unreachable, is expelled.
+        writer = Writer(m1, "after-bad", max_ops=300, reply_timeout_s=30)
         writer.start()
         writer.join(timeout=60)
+        wait_until(lambda: m1.region()["members"] == "2", 20, "the intruder expelled")
         wrong.kill()
         silent.close()
-        wait_until(lambda: m1.region()["members"] == "2", 20, "the intruder dropped")
         self.assertEqual(writer.errors, 0)
+        self.assertEqual(writer.ops, 300)
         self.assert_converged([m1, m2], [writer])
         log = m1.log_text()
         self.assertIn("refused peer connection", log)
         self.assertIn("secret", log)
+        self.assertIn("expelled member intruder from the group: unreachable", log)
 
     def test_member_stalled_past_its_lease_stops_serving(self):
         m1, m2, m3 = self.cluster_of(3)

@@ -77,15 +77,14 @@ Status Preload(DemoMember& member, const DemoOptions& options, const Clock& cloc
       done = true;
       acknowledged.SignalAll();
     });
-    {
-      replication::ScopedWriteTicket scope(ticket);
-      const int64_t last = std::min(options.keys, first + kBatch);
-      for (int64_t i = first; i < last; ++i) {
-        const std::string key = fmt::format("demo:{:010}", i);
-        database.store().WithKey(key, [&](storage::LockedKeys& keys) {
-          keys.Set(key, value, database.versions().Next(), 0);
-        });
-      }
+    const replication::WriteContext write(ticket);
+    const int64_t last = std::min(options.keys, first + kBatch);
+    for (int64_t i = first; i < last; ++i) {
+      const std::string key = fmt::format("demo:{:010}", i);
+      database.store().WithKey(
+          key,
+          [&](storage::LockedKeys& keys) { keys.Set(key, value, database.versions().Next(), 0); },
+          &write);
     }
     if (!ticket->Arm()) {
       MutexLock lock(&mutex);

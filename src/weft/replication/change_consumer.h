@@ -18,6 +18,7 @@
 #include <optional>
 #include <string_view>
 
+#include "weft/storage/entry.h"
 #include "weft/storage/version.h"
 
 namespace weft::replication {
@@ -35,5 +36,31 @@ class ChangeConsumer {
   virtual ~ChangeConsumer() = default;
   virtual void OnChange(const ChangeEvent& event) = 0;
 };
+
+// Delivers the event of a change from `old_value` to `post` (a tombstone: deleted) to `consumer`
+// (may be null). Deleting an absent key changes nothing anyone can observe: no event.
+inline void EmitChange(ChangeConsumer* consumer, std::string_view region, std::string_view key,
+                       std::optional<std::string_view> old_value, const storage::EntryView& post) {
+  if (consumer == nullptr || (!old_value && post.tombstone)) {
+    return;
+  }
+  ChangeEvent event;
+  event.region = region;
+  event.key = key;
+  event.old_value = old_value;
+  if (!post.tombstone) {
+    event.new_value = post.value;
+  }
+  event.version = post.version;
+  consumer->OnChange(event);
+}
+
+// The live value an entry holds for an event's old value: nullopt for none or a tombstone.
+inline std::optional<std::string_view> LiveValue(const std::optional<storage::EntryView>& entry) {
+  if (!entry || entry->tombstone) {
+    return std::nullopt;
+  }
+  return entry->value;
+}
 
 }  // namespace weft::replication

@@ -98,6 +98,8 @@ void EncodeControlBody(std::string* out, const ControlRecord& control) {
   writer.U64(static_cast<uint64_t>(control.revision));
   EncodeIds(writer, control.members);
   EncodeIds(writer, control.counters);
+  EncodeIds(writer, control.streams);
+  writer.Bytes(control.error);
   writer.Bytes(control.name);
   writer.Bytes(control.peer_address);
   writer.Bytes(control.client_address);
@@ -118,7 +120,7 @@ StatusOr<bool> RecordReader::Next(Record* record) {
   const uint8_t kind = reader.U8();
   record->seq = reader.Varint();
   if (kind < static_cast<uint8_t>(RecordKind::kChange) ||
-      kind > static_cast<uint8_t>(RecordKind::kJoinFlush)) {
+      kind > static_cast<uint8_t>(RecordKind::kRepairDone)) {
     return Malformed(StrCat("lane record (kind ", kind, ")"));
   }
   record->kind = static_cast<RecordKind>(kind);
@@ -138,6 +140,8 @@ StatusOr<bool> RecordReader::Next(Record* record) {
     control.revision = static_cast<int64_t>(reader.U64());
     control.members = DecodeIds(reader);
     control.counters = DecodeIds(reader);
+    control.streams = DecodeIds(reader);
+    control.error = std::string(reader.Bytes());
     control.name = std::string(reader.Bytes());
     control.peer_address = std::string(reader.Bytes());
     control.client_address = std::string(reader.Bytes());
@@ -157,6 +161,7 @@ std::string EncodeChannelOpen(const ChannelOpen& open) {
   writer.U64(open.to);
   writer.Varint(open.lane);
   writer.Varint(open.lanes);
+  writer.U64(open.stream_id);
   return out;
 }
 
@@ -168,7 +173,9 @@ StatusOr<ChannelOpen> DecodeChannelOpen(std::string_view payload) {
   open.to = reader.U64();
   const uint64_t lane = reader.Varint();
   const uint64_t lanes = reader.Varint();
-  if (!reader.ok() || !reader.empty() || lanes == 0 || lanes > 256 || lane >= lanes) {
+  open.stream_id = reader.U64();
+  if (!reader.ok() || !reader.empty() || lanes == 0 || lanes > 256 || lane >= lanes ||
+      open.stream_id == 0) {
     return Malformed("ChannelOpen");
   }
   open.lane = static_cast<uint32_t>(lane);

@@ -36,7 +36,13 @@ enum class FrameType : uint8_t {
   kImageCredit = 22,
   kImageDone = 23,
   kImageRefused = 24,
+  // Lane, sender -> receiver, when the lane has been idle for a while: proves the path is alive
+  // in both directions (the receiver answers with an Ack), so a silent partition is noticed in
+  // seconds rather than by TCP's timeouts.
+  kHeartbeat = 25,
 };
+inline constexpr uint8_t kFrameTypeFirst = 16;
+inline constexpr uint8_t kFrameTypeLast = 25;
 
 // Records inside a LaneItems frame.
 enum class RecordKind : uint8_t {
@@ -45,8 +51,10 @@ enum class RecordKind : uint8_t {
   kIntentAck = 3,     // M -> N: done (N is a recipient, markers sent)
   kStateMarker = 4,   // M -> P: my transmission counters toward you when N became a recipient
   kStabilized = 5,    // P -> N: everything before the cut is applied here; ask for the image
-  kJoinComplete = 6,  // N -> every member: I am ACTIVE; stop sending me pre-images
-  kJoinFlush = 7,     // M -> N on every lane: no change with a pre-image follows on this lane
+  kJoinComplete = 6,  // N -> every ACTIVE member: I am ACTIVE; flush every lane to me
+  kJoinFlush = 7,     // M -> N on every lane: no change the image could have carried follows
+  kJoinReleased = 8,  // N -> every member: my join is over; stop sending me pre-images
+  kRepairDone = 9,    // M -> each member on every lane: my repair of a departed origin is sent
 };
 
 // One change to one key: the post-image (value + expiry, or a tombstone) with its version, and
@@ -60,10 +68,13 @@ struct ChangeRecord {
 
 struct ControlRecord {
   uint64_t join_id = 0;
-  uint64_t member = 0;             // JoinIntent: provider; StateMarker: joiner
+  // JoinIntent: provider; StateMarker: joiner; RepairDone: the departed origin.
+  uint64_t member = 0;
   int64_t revision = 0;            // JoinIntent: registry revision of the joiner's entry
   std::vector<uint64_t> members;   // JoinIntent: the ACTIVE members N told
   std::vector<uint64_t> counters;  // StateMarker: sent[M->P, lane] per lane
+  std::vector<uint64_t> streams;   // StateMarker: the stream id of each lane M->P
+  std::string error;               // IntentAck: why the member could not mark (empty: ok)
   // JoinIntent: how to reach the joiner, in case a member's registry view lags behind.
   std::string name;
   std::string peer_address;
@@ -107,6 +118,9 @@ struct ChannelOpen {
   uint64_t to = 0;    // receiver member id (refused if it is not the acceptor)
   uint32_t lane = 0;
   uint32_t lanes = 0;  // the sender's lane count (must match the receiver's)
+  // The sender's stream on this lane: a new one (a lane re-created for the same member) starts
+  // its numbering at 1 again, and streams of one sender and lane only grow.
+  uint64_t stream_id = 0;
 };
 std::string EncodeChannelOpen(const ChannelOpen& open);
 StatusOr<ChannelOpen> DecodeChannelOpen(std::string_view payload);

@@ -89,13 +89,15 @@ TEST(MessagesTest, UnknownRecordKindAndHugeLengthsAreRejected) {
 }
 
 TEST(MessagesTest, ChannelOpenImageAndCounters) {
-  ChannelOpen open{"region", 1, 2, 1, 4};
+  ChannelOpen open{"region", 1, 2, 1, 4, 9};
   const std::string encoded = EncodeChannelOpen(open);  // decoded views point into it
   StatusOr<ChannelOpen> decoded = DecodeChannelOpen(encoded);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->region, "region");
   EXPECT_EQ(decoded->lane, 1u);
-  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 4, 4})).ok());  // lane >= lanes
+  EXPECT_EQ(decoded->stream_id, 9u);
+  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 4, 4, 1})).ok());  // lane >= lanes
+  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 0, 4, 0})).ok());  // no stream
   EXPECT_EQ(*DecodeCounter(EncodeCounter(77)), 77u);
   EXPECT_FALSE(DecodeCounter("abc").ok());
 
@@ -116,14 +118,17 @@ TEST(MessagesTest, ChannelOpenImageAndCounters) {
 }
 
 TEST(OutboxTest, NumbersRecordsResendsAfterRewindAndReleasesTickets) {
-  Outbox outbox(1 << 20);
+  Outbox outbox(1 << 20, 1);
+  int wakes = 0;
+  outbox.set_waker([&] { ++wakes; });
   int done = 0;
   auto ticket = std::make_shared<WriteTicket>([&] { ++done; });
   auto encoded = std::make_shared<std::string>();
   EncodeChangeBody(encoded.get(), Live("k", "v"), nullptr, false);
   std::shared_ptr<const std::string> body = encoded;
-  EXPECT_TRUE(outbox.Append(RecordKind::kChange, body, &ticket));
-  EXPECT_FALSE(outbox.Append(RecordKind::kChange, body, &ticket));  // already awake
+  outbox.Append(RecordKind::kChange, body, &ticket);
+  outbox.Append(RecordKind::kChange, body, &ticket);
+  EXPECT_EQ(wakes, 1);  // once per idle-to-busy transition
   EXPECT_FALSE(ticket->Arm());
   EXPECT_EQ(outbox.sent(), 2u);
   std::string payload;
@@ -141,6 +146,24 @@ TEST(OutboxTest, NumbersRecordsResendsAfterRewindAndReleasesTickets) {
   EXPECT_EQ(done, 1);
   EXPECT_EQ(outbox.acked(), 2u);
   EXPECT_EQ(outbox.bytes(), 0u);
+}
+
+TEST(OutboxTest, OnlyRetiringReleasesTicketsOfUnacknowledgedRecords) {
+  Outbox outbox(1 << 20, 1);
+  int done = 0;
+  auto ticket = std::make_shared<WriteTicket>([&] { ++done; });
+  auto body = std::make_shared<const std::string>("x");
+  outbox.Append(RecordKind::kChange, body, &ticket);
+  EXPECT_FALSE(ticket->Arm());
+  std::string payload;
+  ASSERT_TRUE(outbox.FillPayload(&payload, 1024));
+  outbox.Rewind(0);  // a reconnect: the record goes again, its write still waits
+  EXPECT_EQ(done, 0);
+  outbox.Retire();  // the recipient left the group
+  EXPECT_EQ(done, 1);
+  auto later = std::make_shared<WriteTicket>([] {});
+  outbox.Append(RecordKind::kChange, body, &later);  // a writer with an old snapshot
+  EXPECT_TRUE(later->Arm());                         // waits for nobody
 }
 
 }  // namespace

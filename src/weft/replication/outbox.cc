@@ -11,21 +11,36 @@ constexpr size_t kItemOverheadBytes = 64;
 
 }  // namespace
 
-bool Outbox::Append(RecordKind kind, std::shared_ptr<const std::string> body,
+void Outbox::Append(RecordKind kind, std::shared_ptr<const std::string> body,
                     const std::shared_ptr<WriteTicket>* ticket, int64_t now_us) {
   MutexLock lock(&mutex_);
   Item item{++sent_, kind, std::move(body), nullptr, now_us};
-  if (ticket != nullptr && !tickets_released_) {
+  if (ticket != nullptr && *ticket != nullptr && !retired_) {
     item.ticket = *ticket;
     item.ticket->AddPending();
   }
   bytes_ += item.body->size() + kItemOverheadBytes;
   items_.push_back(std::move(item));
-  if (wake_pending_) {
-    return false;
+  if (!wake_pending_) {
+    wake_pending_ = true;
+    if (waker_) {
+      waker_();
+    }
   }
-  wake_pending_ = true;
-  return true;
+}
+
+void Outbox::set_waker(std::function<void()> waker) {
+  MutexLock lock(&mutex_);
+  waker_ = std::move(waker);
+  if (unsent_index_ < items_.size() && waker_) {
+    wake_pending_ = true;
+    waker_();
+  }
+}
+
+bool Outbox::has_unsent() const {
+  MutexLock lock(&mutex_);
+  return unsent_index_ < items_.size();
 }
 
 bool Outbox::FillPayload(std::string* payload, size_t max_bytes) {
@@ -80,13 +95,13 @@ void Outbox::Rewind(uint64_t through) {
   MutexLock lock(&mutex_);
   DropAcknowledged(through, /*now_us=*/0);
   unsent_index_ = 0;
-  tickets_released_ = false;
   wake_pending_ = true;  // the caller pulls next
 }
 
-void Outbox::ReleaseTickets() {
+void Outbox::Retire() {
   MutexLock lock(&mutex_);
-  tickets_released_ = true;
+  retired_ = true;
+  waker_ = nullptr;
   for (Item& item : items_) {
     if (item.ticket != nullptr) {
       item.ticket->Release();

@@ -12,14 +12,23 @@
 // record.
 //
 // Memory is bounded by `bytes_max`: an outbox over it (a peer that stopped acknowledging) is
-// reported by overflowed(), and the owner drops the peer rather than growing without end.
+// reported by overflowed(), and the owner expels the peer rather than growing without end.
 //
-// Thread safety: every method is safe from any thread (one mutex per lane).
+// Tickets (sync writes) are released by acknowledgements only, or all at once by Retire() when
+// the recipient leaves the region's group: a broken channel releases nothing (the sync contract
+// in docs/design/replication.md); the records wait for the lane to resume.
+//
+// A lane's records belong to one stream: `stream_id` names it, so that a receiver can tell a
+// lane that was re-created for the same member (numbered from 1 again) from a resumed one.
+//
+// Thread safety: every method is safe from any thread (one mutex per lane). Writers Append;
+// the protocol thread does the rest.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,15 +43,17 @@ namespace weft::replication {
 
 class Outbox {
  public:
-  explicit Outbox(size_t bytes_max) : bytes_max_(bytes_max) {}
+  Outbox(size_t bytes_max, uint64_t stream_id) : bytes_max_(bytes_max), stream_id_(stream_id) {}
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
-  // Appends a record; `ticket` (may be null) waits for its acknowledgement. Returns true if the
-  // transport should be woken (the lane had nothing to send before). `now_us` (monotonic, 0:
+  // Appends a record; `ticket` (may be null) waits for its acknowledgement. Calls the waker (set
+  // by the lane's sender) when the lane had nothing to send before. `now_us` (monotonic, 0:
   // unknown) times the record until its acknowledgement (TakeMaxAckLatencyUs).
-  bool Append(RecordKind kind, std::shared_ptr<const std::string> body,
+  void Append(RecordKind kind, std::shared_ptr<const std::string> body,
               const std::shared_ptr<WriteTicket>* ticket, int64_t now_us = 0);
+  // Called with the outbox's lock held, from whichever thread appends: it must only post.
+  void set_waker(std::function<void()> waker);
 
   // Appends the unsent records (at least one if any, then while the payload stays under
   // max_bytes) to *payload as one LaneItems payload. Returns false if nothing was unsent.
@@ -59,11 +70,13 @@ class Outbox {
   // everything after again.
   void Rewind(uint64_t through);
 
-  // The receiver is suspected or gone: release every ticket now so that no write waits on it;
-  // records are kept for a resume (Rewind) while ticketless. New records keep tickets again
-  // after the next Rewind.
-  void ReleaseTickets();
+  // The recipient left the group: release every ticket now, and take none from later appends
+  // (a writer may still hold a recipient snapshot that lists it).
+  void Retire();
+  // Whether unsent records wait (the sender has something to pull).
+  bool has_unsent() const;
 
+  uint64_t stream_id() const { return stream_id_; }
   uint64_t sent() const;
   uint64_t acked() const;
   size_t bytes() const;
@@ -81,7 +94,9 @@ class Outbox {
   void DropAcknowledged(uint64_t through, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const size_t bytes_max_;
+  const uint64_t stream_id_;
   mutable Mutex mutex_;
+  std::function<void()> waker_ ABSL_GUARDED_BY(mutex_);
   std::deque<Item> items_ ABSL_GUARDED_BY(mutex_);   // unacknowledged, in seq order
   size_t unsent_index_ ABSL_GUARDED_BY(mutex_) = 0;  // first item not handed to the transport
   uint64_t sent_ ABSL_GUARDED_BY(mutex_) = 0;
@@ -89,7 +104,7 @@ class Outbox {
   size_t bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool wake_pending_ ABSL_GUARDED_BY(mutex_) = false;
   std::optional<int64_t> max_ack_latency_us_ ABSL_GUARDED_BY(mutex_);
-  bool tickets_released_ ABSL_GUARDED_BY(mutex_) = false;
+  bool retired_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace weft::replication

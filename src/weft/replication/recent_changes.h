@@ -1,54 +1,67 @@
-// RecentChanges: which keys other members changed lately, so that survivors can repair what a
-// crashed member left half-sent.
+// RecentChanges: which keys other members changed lately, and what each change replaced here,
+// so that survivors can repair what a crashed member left half-sent.
 //
 // A member that dies (kill -9) may have put a change on its channel to Y but not yet on its
-// channel to Z; nobody will ever send it to Z, and Y and Z would differ forever. So every
-// member remembers, for a bounded window, the keys of changes it received and from which
-// origin; when an origin leaves the group, each survivor sends its current entry for each such
-// key that still carries the departed origin's version to everyone (DepartureRepair in the
-// replicator). Receivers apply it by version like any change: duplicates cost nothing.
+// channel to Z; nobody will ever send it to Z, and Y and Z would differ forever. So every member
+// remembers, for a bounded window, the changes it applied from others (and, on a joiner, the
+// image entries whose stamps fall in the window: a provider's change may reach a joiner only
+// through the image); when an origin leaves the group, each survivor sends its current entry for
+// each such key that still carries the departed origin's version to everyone (RegionReplicator's
+// departure repair). Receivers apply it by version like any change: duplicates cost nothing.
+// With it goes what this member held before the change, as the change's pre-image for a joiner
+// (the departed origin's own pre-image is gone with it; this is the old value of this member's
+// own event for the change).
 //
-// The window is bounded in entries and age. A change that sat unsent in the dead member's
+// The window is bounded in entries, bytes and age. A change that sat unsent in the dead member's
 // outbox for longer than the window before the crash is not repaired (the key stays different
-// until it is written again); the repair count in the logs and INFO shows what was done.
+// until it is written again); the repair counts in the logs and INFO show what was done.
 //
-// Thread safety: all methods are safe from any thread.
+// Thread safety: the protocol thread only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-
-#include "weft/base/mutex.h"
+#include "weft/storage/version.h"
 
 namespace weft::replication {
 
 class RecentChanges {
  public:
-  RecentChanges(size_t capacity, int64_t window_ms) : capacity_(capacity), window_ms_(window_ms) {}
-
-  void Record(std::string_view key, uint64_t origin, int64_t now_ms);
-  // Keys changed by `origin` within the window (deduplicated), oldest first.
-  std::vector<std::string> KeysFrom(uint64_t origin, int64_t now_ms);
-
- private:
-  struct Item {
+  struct Change {
     std::string key;
-    uint64_t origin;
-    int64_t at_ms;
+    storage::Version version;
+    bool pre_known = false;                // pre_value says what this member held before
+    std::optional<std::string> pre_value;  // nullopt: the key was absent
+    int64_t at_ms = 0;
   };
 
-  void Trim(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  RecentChanges(size_t capacity, size_t bytes_max, int64_t window_ms)
+      : capacity_(capacity), bytes_max_(bytes_max), window_ms_(window_ms) {}
+
+  void Record(std::string_view key, const storage::Version& version, bool pre_known,
+              std::optional<std::string_view> pre_value, int64_t now_ms);
+  // The latest recorded change of each key changed by `origin` within the window, oldest first.
+  std::vector<Change> From(uint64_t origin, int64_t now_ms);
+
+  int64_t window_ms() const { return window_ms_; }
+  size_t size() const { return items_.size(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  static size_t Footprint(const Change& change);
+  void Trim(int64_t now_ms);
 
   const size_t capacity_;
+  const size_t bytes_max_;
   const int64_t window_ms_;
-  Mutex mutex_;
-  std::deque<Item> items_ ABSL_GUARDED_BY(mutex_);
+  std::deque<Change> items_;
+  size_t bytes_ = 0;
 };
 
 }  // namespace weft::replication

@@ -1,13 +1,16 @@
 // WriteTicket: how a client command in `sync` mode waits for its changes to be acknowledged
-// (DESIGN.md §4 step 3) without blocking a thread.
+// (DESIGN.md §4 step 3) without blocking a thread; WriteContext: how the command hands it to the
+// replication of its changes.
 //
-// The server makes a ticket per write command and installs it for the command's duration with
-// ScopedWriteTicket; every change the command makes takes one pending count per recipient lane
-// it is enqueued on, and the outbox releases it when the receiver acknowledges (or when the
-// receiver leaves the group or its channel breaks). Arm() is called once the command has issued
-// all its changes: it returns true if nothing is outstanding any more, and then `on_done` never
-// runs; otherwise `on_done` runs exactly once, later, on the thread that releases the last
-// acknowledgement (an outbox's, possibly with the outbox's lock held: it should only post).
+// The server makes a ticket per batch of commands and passes it explicitly, as a WriteContext,
+// through Store::WithKey to the WritePath (the store's ChangeObserver); every change takes one
+// pending count per recipient lane it is enqueued on, and the outbox releases it when that
+// recipient acknowledges the change, or when the recipient leaves the region's group (the sync
+// contract, docs/design/replication.md: a broken channel alone releases nothing). Arm() is called
+// once the batch has issued all its changes: it returns true if nothing is outstanding any more,
+// and then `on_done` never runs; otherwise `on_done` runs exactly once, later, on the thread that
+// releases the last acknowledgement (the protocol's thread, possibly with an outbox lock held:
+// it should only post).
 //
 // Thread safety: AddPending/Release/Arm are safe from any thread.
 #pragma once
@@ -16,6 +19,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+
+#include "weft/storage/store.h"
 
 namespace weft::replication {
 
@@ -43,17 +48,19 @@ class WriteTicket {
   std::function<void()> on_done_;
 };
 
-// Makes `ticket` the current thread's ticket for its scope: the changes the thread makes to a
-// sync region wait on it. Nesting is not supported (one command at a time per thread).
-class ScopedWriteTicket {
- public:
-  explicit ScopedWriteTicket(std::shared_ptr<WriteTicket> ticket);
-  ~ScopedWriteTicket();
-  ScopedWriteTicket(const ScopedWriteTicket&) = delete;
-  ScopedWriteTicket& operator=(const ScopedWriteTicket&) = delete;
+struct RecipientSet;
 
-  // The ticket installed on this thread, or null.
-  static const std::shared_ptr<WriteTicket>* Current();
+// What a write command passes, through Store::WithKey, to the replication of its changes.
+struct WriteContext final : storage::ChangeContext {
+  WriteContext() = default;
+  explicit WriteContext(std::shared_ptr<WriteTicket> ticket) : ticket(std::move(ticket)) {}
+
+  // Sync regions: the command's reply waits for it. Null: nothing waits (async, or no client).
+  std::shared_ptr<WriteTicket> ticket;
+  // The recipient snapshot this change uses, taken by the caller as a step of its own
+  // (WritePath::Begin; the simulator separates a write's steps this way). Null in production:
+  // the WritePath takes the snapshot itself, under the key's shard lock.
+  const RecipientSet* snapshot = nullptr;
 };
 
 }  // namespace weft::replication

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "weft/resp/reply_writer.h"
@@ -20,6 +21,26 @@
 
 namespace weft::server {
 
+// A region's store as a command reaches it: every local change made through it carries the
+// session's change context (its sync ticket) to the replication layer. Reads may use it too.
+class StoreAccess {
+ public:
+  StoreAccess(storage::Store& store, const storage::ChangeContext* context)
+      : store_(store), context_(context) {}
+  template <typename Fn>
+  decltype(auto) WithKey(std::string_view key, Fn&& fn) {
+    return store_.WithKey(key, std::forward<Fn>(fn), context_);
+  }
+  template <typename Fn>
+  decltype(auto) WithKeys(std::span<const std::string_view> keys, Fn&& fn) {
+    return store_.WithKeys(keys, std::forward<Fn>(fn), context_);
+  }
+
+ private:
+  storage::Store& store_;
+  const storage::ChangeContext* context_;
+};
+
 struct CommandContext {
   ServerState& server;
   Session& session;
@@ -27,6 +48,7 @@ struct CommandContext {
   std::span<const std::string_view> args;
 
   Database& database() { return server.database(static_cast<size_t>(session.db_index())); }
+  StoreAccess store() { return StoreAccess(database().store(), session.change_context()); }
   int64_t now_unix_ms() const { return server.clock().NowUnixMs(); }
 };
 

@@ -23,7 +23,7 @@ std::vector<std::string_view> KeyArguments(const CommandContext& context, size_t
 void Exists(CommandContext& context) {
   int64_t count = 0;
   for (size_t i = 1; i < context.args.size(); ++i) {
-    context.database().store().WithKey(context.args[i], [&](LockedKeys& keys) {
+    context.store().WithKey(context.args[i], [&](LockedKeys& keys) {
       if (keys.Find(context.args[i]))
         ++count;
     });
@@ -36,7 +36,7 @@ void Del(CommandContext& context) {
   const std::vector<std::string_view> keys = KeyArguments(context, 1);
   Database& database = context.database();
   int64_t deleted = 0;
-  database.store().WithKeys(keys, [&](LockedKeys& locked) {
+  context.store().WithKeys(keys, [&](LockedKeys& locked) {
     for (std::string_view key : keys) {
       if (locked.Delete(key, database.versions().Next()))
         ++deleted;
@@ -51,7 +51,7 @@ void Touch(CommandContext& context) {
 
 void Type(CommandContext& context) {
   bool exists = false;
-  context.database().store().WithKey(
+  context.store().WithKey(
       context.args[1], [&](LockedKeys& keys) { exists = keys.Find(context.args[1]).has_value(); });
   context.reply.SimpleString(exists ? "string" : "none");
 }
@@ -147,7 +147,7 @@ void RenameGeneric(CommandContext& context, bool only_if_target_missing) {
   const std::string_view target = context.args[2];
   const std::string_view both[] = {source, target};
   Database& database = context.database();
-  database.store().WithKeys(both, [&](LockedKeys& keys) {
+  context.store().WithKeys(both, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(source);
     if (!entry) {
       context.reply.Error("ERR no such key");
@@ -221,7 +221,7 @@ void ExpireGeneric(CommandContext& context, bool seconds, bool relative) {
   }
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     if (!entry) {
       context.reply.Integer(0);
@@ -258,7 +258,7 @@ void PExpireAt(CommandContext& context) {
 
 // TTL/PTTL (remaining time) and EXPIRETIME/PEXPIRETIME (absolute): -2 missing, -1 persistent.
 void ReportExpiry(CommandContext& context, bool milliseconds, bool absolute) {
-  context.database().store().WithKey(context.args[1], [&](LockedKeys& keys) {
+  context.store().WithKey(context.args[1], [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(context.args[1]);
     if (!entry) {
       context.reply.Integer(-2);
@@ -294,7 +294,7 @@ void PExpireTime(CommandContext& context) {
 void Persist(CommandContext& context) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     if (!entry || entry->expire_at_unix_ms == 0) {
       context.reply.Integer(0);

@@ -160,7 +160,7 @@ bool ValidFlushMode(CommandContext& context) {
 // A replicated region cannot just drop its memory: every member must end up with the same
 // contents, and a concurrent write elsewhere must win if it is newer. So each live key is
 // deleted as an ordinary versioned change (replicated like DEL), a short batch per shard lock.
-void FlushDatabase(Database& database) {
+void FlushDatabase(Database& database, const storage::ChangeContext* change_context) {
   if (database.replicator() == nullptr) {
     database.store().Clear();
     return;
@@ -173,9 +173,9 @@ void FlushDatabase(Database& database) {
         cursor, 256, /*include_tombstones=*/false,
         [&](const storage::EntryView& entry) { keys.emplace_back(entry.key); });
     for (const std::string& key : keys) {
-      database.store().WithKey(key, [&](storage::LockedKeys& locked) {
-        locked.Delete(key, database.versions().Next());
-      });
+      database.store().WithKey(
+          key, [&](storage::LockedKeys& locked) { locked.Delete(key, database.versions().Next()); },
+          change_context);
     }
   } while (cursor != 0);
 }
@@ -184,7 +184,7 @@ void FlushAll(CommandContext& context) {
   if (!ValidFlushMode(context))
     return;
   for (size_t i = 0; i < context.server.database_count(); ++i) {
-    FlushDatabase(context.server.database(i));
+    FlushDatabase(context.server.database(i), context.session.change_context());
   }
   context.reply.Ok();
 }
@@ -192,7 +192,7 @@ void FlushAll(CommandContext& context) {
 void FlushDb(CommandContext& context) {
   if (!ValidFlushMode(context))
     return;
-  FlushDatabase(context.database());
+  FlushDatabase(context.database(), context.session.change_context());
   context.reply.Ok();
 }
 

@@ -28,7 +28,7 @@ void CountLookup(CommandContext& context, bool hit) {
 }
 
 void Get(CommandContext& context) {
-  context.database().store().WithKey(context.args[1], [&](LockedKeys& keys) {
+  context.store().WithKey(context.args[1], [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(context.args[1]);
     CountLookup(context, entry.has_value());
     if (entry) {
@@ -84,7 +84,7 @@ void Set(CommandContext& context) {
     return;
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> old = keys.Find(key);
     const bool allowed = !(nx && old) && !(xx && !old);
     // With GET the reply is the old value, whether or not the write happens. It is written
@@ -111,7 +111,7 @@ void Set(CommandContext& context) {
 void SetNx(CommandContext& context) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     if (keys.Find(key)) {
       context.reply.Integer(0);
       return;
@@ -128,7 +128,7 @@ void SetWithTtl(CommandContext& context, ExpireUnit unit, const char* name) {
                              &expire_at_unix_ms))
     return;
   Database& database = context.database();
-  database.store().WithKey(context.args[1], [&](LockedKeys& keys) {
+  context.store().WithKey(context.args[1], [&](LockedKeys& keys) {
     keys.Set(context.args[1], context.args[3], database.versions().Next(), expire_at_unix_ms);
   });
   context.reply.Ok();
@@ -143,7 +143,7 @@ void PSetEx(CommandContext& context) {
 void GetSet(CommandContext& context) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> old = keys.Find(key);
     if (old) {
       context.reply.Bulk(old->value);
@@ -157,7 +157,7 @@ void GetSet(CommandContext& context) {
 void GetDel(CommandContext& context) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> old = keys.Find(key);
     CountLookup(context, old.has_value());
     if (!old) {
@@ -190,7 +190,7 @@ void GetEx(CommandContext& context) {
     return;
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     CountLookup(context, entry.has_value());
     if (!entry) {
@@ -216,7 +216,7 @@ void MGet(CommandContext& context) {
   // Each key is read under its own shard lock: MGET is not a snapshot in Redis Cluster either,
   // and taking one lock at a time keeps a large MGET from blocking writers on many shards.
   for (size_t i = 1; i < context.args.size(); ++i) {
-    database.store().WithKey(context.args[i], [&](LockedKeys& keys) {
+    context.store().WithKey(context.args[i], [&](LockedKeys& keys) {
       const std::optional<EntryView> entry = keys.Find(context.args[i]);
       CountLookup(context, entry.has_value());
       if (entry) {
@@ -240,7 +240,7 @@ void MultiSet(CommandContext& context, bool only_if_none_exist) {
   for (size_t i = 1; i < context.args.size(); i += 2)
     keys.push_back(context.args[i]);
   Database& database = context.database();
-  database.store().WithKeys(keys, [&](LockedKeys& locked) {
+  context.store().WithKeys(keys, [&](LockedKeys& locked) {
     if (only_if_none_exist) {
       for (std::string_view key : keys) {
         if (locked.Find(key)) {
@@ -270,7 +270,7 @@ void MSetNx(CommandContext& context) {
 void IncrementBy(CommandContext& context, int64_t delta) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     int64_t current = 0;
     if (entry) {
@@ -328,7 +328,7 @@ void IncrByFloat(CommandContext& context) {
   }
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     long double current = 0;
     if (entry) {
@@ -354,7 +354,7 @@ void Append(CommandContext& context) {
   Database& database = context.database();
   const std::string_view key = context.args[1];
   const std::string_view suffix = context.args[2];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     const size_t old_size = entry ? entry->value.size() : 0;
     if (static_cast<int64_t>(old_size + suffix.size()) >
@@ -373,7 +373,7 @@ void Append(CommandContext& context) {
 }
 
 void StrLen(CommandContext& context) {
-  context.database().store().WithKey(context.args[1], [&](LockedKeys& keys) {
+  context.store().WithKey(context.args[1], [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(context.args[1]);
     context.reply.Integer(entry ? static_cast<int64_t>(entry->value.size()) : 0);
   });
@@ -387,7 +387,7 @@ void GetRange(CommandContext& context) {
     context.reply.Error(kNotInteger);
     return;
   }
-  context.database().store().WithKey(context.args[1], [&](LockedKeys& keys) {
+  context.store().WithKey(context.args[1], [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(context.args[1]);
     const std::string_view value = entry ? entry->value : std::string_view();
     int64_t start = *start_arg;
@@ -429,7 +429,7 @@ void SetRange(CommandContext& context) {
   const std::string_view patch = context.args[3];
   Database& database = context.database();
   const std::string_view key = context.args[1];
-  database.store().WithKey(key, [&](LockedKeys& keys) {
+  context.store().WithKey(key, [&](LockedKeys& keys) {
     const std::optional<EntryView> entry = keys.Find(key);
     const size_t old_size = entry ? entry->value.size() : 0;
     if (patch.empty()) {

@@ -180,11 +180,10 @@ size_t Connection::ProcessRequests(std::string_view input) {
       [self = shared_from_this(), &io = thread_.io_context] {
         asio::post(io, [self] { self->OnWritesAcknowledged(); });
       });
-  size_t consumed;
-  {
-    replication::ScopedWriteTicket scope(ticket);
-    consumed = ProcessRequestsUnticketed(input);
-  }
+  const replication::WriteContext write(ticket);
+  session_->set_change_context(&write);
+  const size_t consumed = ProcessRequestsUnticketed(input);
+  session_->set_change_context(nullptr);
   if (!ticket->Arm())
     awaiting_acks_ = true;
   return consumed;

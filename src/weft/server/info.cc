@@ -133,7 +133,10 @@ void ReplicationSection(ServerState& server, std::string* out) {
                   : replication::JoinPhaseName(status.held_at),
               "\r\n");
     if (status.state == replication::RegionState::kFailed) {
-      StrAppend(out, "region", i, "_failure:", replicator->failure_reason(), "\r\n");
+      StrAppend(out, "region", i, "_failure:", status.failure, "\r\n");
+    }
+    if (!status.waiting.empty()) {
+      StrAppend(out, "region", i, "_waiting:", status.waiting, "\r\n");
     }
     for (size_t m = 0; m < status.members.size(); ++m) {
       const membership::GroupMember& member = status.members[m];

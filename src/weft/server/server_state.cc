@@ -49,10 +49,6 @@ void ServerState::CloseIdleClients() {
 
 void ServerState::Tick() {
   CloseIdleClients();
-  for (auto& database : databases_) {
-    if (replication::RegionReplicator* replicator = database->replicator())
-      replicator->OnTick();
-  }
   if (!settings_.active_expire_enabled())
     return;
   // Redis examines 20 keys per loop and repeats while >25% were expired; a fixed budget per

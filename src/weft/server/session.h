@@ -18,6 +18,7 @@
 #include "absl/base/thread_annotations.h"
 
 #include "weft/base/mutex.h"
+#include "weft/storage/store.h"
 
 namespace weft::server {
 
@@ -72,6 +73,11 @@ class Session {
   bool authenticated = false;
   bool close_after_reply = false;
 
+  // What the commands being run tell the replication layer about their writes (the sync ticket
+  // of the current batch); null outside a batch. The connection's thread only.
+  const storage::ChangeContext* change_context() const { return change_context_; }
+  void set_change_context(const storage::ChangeContext* context) { change_context_ = context; }
+
  private:
   const uint64_t id_;
   const std::string peer_address_;
@@ -89,6 +95,7 @@ class Session {
   mutable Mutex mutex_;
   std::string name_ ABSL_GUARDED_BY(mutex_);
   std::function<void()> closer_ ABSL_GUARDED_BY(mutex_);
+  const storage::ChangeContext* change_context_ = nullptr;
 };
 
 }  // namespace weft::server

@@ -52,7 +52,7 @@ void LockedKeys::Set(std::string_view key, std::string_view value, const Version
   if (store_.observer_ != nullptr) {
     const std::optional<EntryView> before = shard.FindLive(key, hash, store_.clock_);
     const EntryView after{key, value, version, expire_at_unix_ms, false};
-    store_.observer_->OnLocalChange(before ? &*before : nullptr, after);
+    store_.observer_->OnLocalChange(before ? &*before : nullptr, after, context_);
   }
   shard.Set(key, hash, value, version, expire_at_unix_ms);
 }
@@ -68,7 +68,7 @@ bool LockedKeys::SetExpireAt(std::string_view key, int64_t expire_at_unix_ms,
       return false;
     }
     const EntryView after{key, before->value, version, expire_at_unix_ms, false};
-    store_.observer_->OnLocalChange(&*before, after);
+    store_.observer_->OnLocalChange(&*before, after, context_);
   }
   return shard.SetExpireAt(key, hash, expire_at_unix_ms, version, store_.clock_);
 }
@@ -83,7 +83,7 @@ bool LockedKeys::Delete(std::string_view key, const Version& version) {
       return false;
     }
     const EntryView after{key, {}, version, 0, true};
-    store_.observer_->OnLocalChange(&*before, after);
+    store_.observer_->OnLocalChange(&*before, after, context_);
   }
   return shard.Delete(key, hash, version, store_.clock_);
 }

@@ -51,6 +51,16 @@ struct StoreOptions {
 
 class Store;
 
+// What the command making a change tells the store's observer about itself (replication: the
+// sync write's ticket, so the reply can wait for acknowledgements). The store never looks inside:
+// it hands the pointer given to WithKey/WithKeys to every OnLocalChange of that call. Passing it
+// explicitly, rather than through a thread-local, keeps a write's steps separable (the simulator
+// runs them as separate events) and visible in the code that makes them.
+class ChangeContext {
+ protected:
+  ~ChangeContext() = default;
+};
+
 // Receives every local change made through LockedKeys::Set / SetExpireAt / Delete (not
 // ApplyIfNewer, not expiry, not Clear) while the changed key's shard lock is held, just BEFORE
 // the change is made, so `before` (the live entry, or null if the key is absent, expired or a
@@ -61,7 +71,9 @@ class Store;
 class ChangeObserver {
  public:
   virtual ~ChangeObserver() = default;
-  virtual void OnLocalChange(const EntryView* before, const EntryView& after) = 0;
+  // `context` is what the caller passed to WithKey/WithKeys (may be null).
+  virtual void OnLocalChange(const EntryView* before, const EntryView& after,
+                             const ChangeContext* context) = 0;
 };
 
 // Access to the entries of the shards the caller has locked (obtained only through
@@ -106,13 +118,15 @@ class LockedKeys {
  private:
   friend class Store;
   // `shards` lists the locked shard indexes in ascending order.
-  LockedKeys(Store& store, std::span<const uint32_t> shards) : store_(store), shards_(shards) {}
+  LockedKeys(Store& store, std::span<const uint32_t> shards, const ChangeContext* context)
+      : store_(store), shards_(shards), context_(context) {}
 
   // The locked shard that owns key; asserts that its lock is held.
   Shard& ShardOf(std::string_view key);
 
   Store& store_;
   const std::span<const uint32_t> shards_;
+  const ChangeContext* const context_;
 };
 
 class Store {
@@ -134,18 +148,20 @@ class Store {
   Store& operator=(Store&&) = delete;
 
   // Runs fn(LockedKeys&) holding the lock of the shard that owns key; returns fn's result.
+  // `context` (may be null) reaches the ChangeObserver with every local change fn makes.
   template <typename Fn>
-  decltype(auto) WithKey(std::string_view key, Fn&& fn) {
+  decltype(auto) WithKey(std::string_view key, Fn&& fn, const ChangeContext* context = nullptr) {
     const uint32_t index[1] = {ShardIndexOf(key)};
     MutexLock lock(&shards_[index[0]].mutex());
-    LockedKeys keys(*this, index);
+    LockedKeys keys(*this, index, context);
     return std::forward<Fn>(fn)(keys);
   }
 
   // Locks every shard owning any of `keys` (each once, ascending shard index: deadlock-free),
   // runs fn(LockedKeys&), unlocks. Used for MSET, MSETNX, RENAME, DEL k1 k2 ... atomicity.
   template <typename Fn>
-  decltype(auto) WithKeys(std::span<const std::string_view> keys, Fn&& fn) {
+  decltype(auto) WithKeys(std::span<const std::string_view> keys, Fn&& fn,
+                          const ChangeContext* context = nullptr) {
     absl::InlinedVector<uint32_t, 8> indexes;
     indexes.reserve(keys.size());
     for (std::string_view key : keys) {
@@ -154,7 +170,7 @@ class Store {
     std::sort(indexes.begin(), indexes.end());
     indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
     ShardLocks locks(*this, indexes);
-    LockedKeys locked(*this, indexes);
+    LockedKeys locked(*this, indexes, context);
     return std::forward<Fn>(fn)(locked);
   }
 

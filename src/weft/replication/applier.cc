@@ -1,0 +1,159 @@
+#include "weft/replication/applier.h"
+
+#include <vector>
+
+#include "weft/base/check.h"
+
+namespace weft::replication {
+
+Applier::Applier(std::string region, storage::Store& base, storage::VersionSource& versions,
+                 ChangeConsumer* consumer, RecentChanges& recent, const Clock& clock,
+                 size_t index_shard_count)
+    : region_(std::move(region)),
+      base_(base),
+      versions_(versions),
+      consumer_(consumer),
+      recent_(recent),
+      clock_(clock),
+      index_shard_count_(index_shard_count) {}
+
+void Applier::BeginJoin() {
+  WEFT_CHECK(mode_ == Mode::kActive);
+  index_ = std::make_unique<storage::Store>(
+      storage::StoreOptions{.shard_count = index_shard_count_}, clock_);
+  // The index must keep every deletion it saw: a tombstone there is the key's last event.
+  index_->PauseTombstonePurge();
+  mode_ = Mode::kJoining;
+}
+
+void Applier::CancelJoin() {
+  WEFT_CHECK(mode_ == Mode::kJoining);
+  index_.reset();
+  mode_ = Mode::kActive;
+}
+
+void Applier::BeginMerge() {
+  WEFT_CHECK(mode_ == Mode::kJoining);
+  mode_ = Mode::kMerging;
+}
+
+std::unique_ptr<storage::Store> Applier::EndJoin() {
+  WEFT_CHECK(mode_ == Mode::kMerging);
+  mode_ = Mode::kActive;
+  return std::move(index_);
+}
+
+uint64_t Applier::index_entries() const {
+  return index_ == nullptr ? 0 : index_->KeyCount() + index_->TombstoneCount();
+}
+
+void Applier::Apply(const ChangeRecord& change) {
+  versions_.Observe(change.post.version.stamp);
+  switch (mode_) {
+    case Mode::kActive:
+      ApplyActive(change);
+      return;
+    case Mode::kJoining:
+      if (change.has_pre) {
+        ApplyIndexed(change, nullptr, /*write_base=*/false);
+      } else {
+        // Lock order: base, then index.
+        base_.WithKey(change.post.key, [&](storage::LockedKeys& base) {
+          ApplyIndexed(change, &base, /*write_base=*/false);
+        });
+      }
+      return;
+    case Mode::kMerging:
+      base_.WithKey(change.post.key, [&](storage::LockedKeys& base) {
+        ApplyIndexed(change, &base, /*write_base=*/true);
+      });
+      return;
+  }
+}
+
+void Applier::ApplyActive(const ChangeRecord& change) {
+  const storage::EntryView& post = change.post;
+  base_.WithKey(post.key, [&](storage::LockedKeys& keys) {
+    const std::optional<storage::EntryView> held = keys.FindAny(post.key);
+    if (held && !post.version.NewerThan(held->version)) {
+      return;  // a loser or a duplicate: no event
+    }
+    const std::optional<std::string_view> old_value = LiveValue(held);
+    EmitChange(consumer_, region_, post.key, old_value, post);
+    recent_.Record(post.key, post.version, /*pre_known=*/true, old_value, clock_.NowUnixMs());
+    keys.ApplyIfNewer(post);
+  });
+}
+
+void Applier::ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base, bool write_base) {
+  const storage::EntryView& post = change.post;
+  index_->WithKey(post.key, [&](storage::LockedKeys& index) {
+    const std::optional<storage::EntryView> last = index.FindAny(post.key);
+    if (last && !post.version.NewerThan(last->version)) {
+      return;  // the key's last event is as new: a duplicate or a loser
+    }
+    std::optional<std::string_view> old_value;
+    if (last) {
+      old_value = LiveValue(last);
+    } else if (change.has_pre) {
+      if (change.pre_present) {
+        old_value = change.pre_value;
+      }
+    } else {
+      // Senders ship pre-images to a joiner until it releases its join; a change without one
+      // is a departure repair of a change whose pre-image nobody knew. The base store is the
+      // best account left of what the key held.
+      ++without_pre_image_;
+      WEFT_CHECK(base != nullptr);
+      old_value = LiveValue(base->FindAny(post.key));
+    }
+    EmitChange(consumer_, region_, post.key, old_value, post);
+    recent_.Record(post.key, post.version, /*pre_known=*/true, old_value, clock_.NowUnixMs());
+    index.ApplyIfNewer(post);
+    ++postimage_changes_;
+  });
+  if (write_base) {
+    base->ApplyIfNewer(post);
+  }
+}
+
+uint64_t Applier::Reconcile(uint64_t cursor, size_t count) {
+  WEFT_CHECK(mode_ == Mode::kMerging);
+  // Keys only: each is reconciled from what both stores hold under their locks, never from a
+  // copy that a change applied in between could have made stale.
+  std::vector<std::string> keys;
+  cursor = index_->Scan(cursor, count, /*include_tombstones=*/true,
+                        [&](const storage::EntryView& entry) { keys.emplace_back(entry.key); });
+  for (const std::string& key : keys) {
+    ReconcileKey(key);
+  }
+  return cursor;
+}
+
+void Applier::ReconcileKey(std::string_view key) {
+  base_.WithKey(key, [&](storage::LockedKeys& base) {
+    index_->WithKey(key, [&](storage::LockedKeys& index) {
+      const std::optional<storage::EntryView> last = index.FindAny(key);
+      if (!last) {
+        return;
+      }
+      const std::optional<storage::EntryView> held = base.FindAny(key);
+      if (!held || last->version.NewerThan(held->version)) {
+        if (!break_image_overwrites_postimage) {
+          base.ApplyIfNewer(*last);
+        }
+        return;
+      }
+      if (held->version == last->version) {
+        return;
+      }
+      // The base store holds a newer change than the key's last event: that change becomes
+      // the key's next event, as on a member that received it after the last one.
+      EmitChange(consumer_, region_, key, LiveValue(last), *held);
+      index.ApplyIfNewer(*held);
+      ++corrections_;
+    });
+  });
+}
+
+}  // namespace weft::replication

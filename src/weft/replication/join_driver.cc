@@ -1,0 +1,542 @@
+#include "weft/replication/join_driver.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "weft/base/check.h"
+#include "weft/base/logging.h"
+
+namespace weft::replication {
+namespace {
+
+// Entries reconciled per protocol step: a short step, so live changes interleave.
+constexpr size_t kReconcileBatch = 512;
+
+bool IsTransient(const Status& status) {
+  return !absl::IsFailedPrecondition(status) && !absl::IsInvalidArgument(status) &&
+         !absl::IsAlreadyExists(status);
+}
+
+}  // namespace
+
+JoinDriver::JoinDriver(const RegionEnv& env, JoinDriverHost& host, Peers& peers, Applier& applier,
+                       WritePath& write_path, storage::Store& store,
+                       storage::VersionSource& versions, RecentChanges& recent)
+    : env_(env),
+      host_(host),
+      peers_(peers),
+      applier_(applier),
+      write_path_(write_path),
+      store_(store),
+      versions_(versions),
+      recent_(recent) {}
+
+JoinDriver::~JoinDriver() {
+  if (fetch_ != nullptr) {
+    fetch_->Abandon();
+  }
+}
+
+void JoinDriver::EnterPhase(JoinPhase phase) {
+  WEFT_CHECK(JoinPhaseTransitionAllowed(phase_, phase));
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  WEFT_LOG_INFO("region {}: join phase {} -> {} after {} ms", env_.options.region,
+                JoinPhaseName(phase_), JoinPhaseName(phase), (now_us - phase_started_us_) / 1000);
+  const JoinPhase from = phase_;
+  phase_ = phase;
+  phase_started_us_ = now_us;
+  held_at_ = JoinPhase::kNone;
+  host_.OnJoinPhase(from, phase);
+}
+
+bool JoinDriver::Held(JoinPhase phase) {
+  if (held_.contains(phase)) {
+    held_at_ = phase;
+    return true;
+  }
+  return false;
+}
+
+void JoinDriver::Begin(int64_t entered_revision) {
+  entered_revision_ = entered_revision;
+  join_started_us_ = env_.clock.NowMonotonicUs();
+  phase_started_us_ = join_started_us_;
+  BeginAttempt();
+}
+
+void JoinDriver::BeginAttempt() {
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  std::vector<uint64_t> active;
+  std::vector<uint64_t> candidates;
+  for (const membership::GroupMember& member : host_.view().members) {
+    if (member.info.member_id == env_.self.member_id ||
+        member.state != membership::MemberState::kActive) {
+      continue;
+    }
+    active.push_back(member.info.member_id);
+    auto backoff = provider_backoff_until_us_.find(member.info.member_id);
+    if (backoff == provider_backoff_until_us_.end() || backoff->second <= now_us) {
+      candidates.push_back(member.info.member_id);
+    }
+  }
+  if (active.empty() || candidates.empty()) {
+    // Never "ready" with a partial copy: wait for a provider, and say why.
+    waiting_ = active.empty() ? "no ACTIVE member to join from"
+                              : "every ACTIVE member failed as provider recently";
+    if (phase_ != JoinPhase::kRetry) {
+      EnterPhase(JoinPhase::kRetry);
+    }
+    ScheduleRetry(RetryDelayUs());
+    return;
+  }
+  waiting_.clear();
+  uint64_t provider = candidates[env_.random.Uniform(candidates.size())];
+  for (uint64_t id : candidates) {
+    const Peers::Peer* peer = peers_.Find(id);
+    if (peer != nullptr && !env_.options.preferred_provider.empty() &&
+        peer->info.name == env_.options.preferred_provider) {
+      provider = id;
+    }
+  }
+  Attempt attempt;
+  attempt.join_id = env_.random.Next() | 1;
+  attempt.provider = provider;
+  const Peers::Peer* provider_peer = peers_.Find(provider);
+  attempt.provider_name =
+      provider_peer != nullptr ? provider_peer->info.name : membership::FormatMemberId(provider);
+  attempt.intent_pending.insert(active.begin(), active.end());
+  attempt.deadline_us = now_us + env_.options.join_phase_timeout_ms * 1000;
+  attempt.last_progress_us = now_us;
+  attempt_ = std::move(attempt);
+  ++attempts_;
+  WEFT_LOG_INFO("region {}: join attempt {} (id {:016x}) from provider {}, {} member(s) to mark",
+                env_.options.region, attempts_, attempt_->join_id, attempt_->provider_name,
+                active.size());
+  EnterPhase(JoinPhase::kIntent);
+  ControlRecord intent;
+  intent.join_id = attempt_->join_id;
+  intent.member = provider;
+  intent.members = active;
+  intent.revision = entered_revision_;
+  intent.name = env_.self.name;
+  intent.peer_address = env_.self.peer_address;
+  intent.client_address = env_.self.client_address;
+  for (uint64_t member : active) {
+    if (!peers_.SendControl(member, RecordKind::kJoinIntent, intent)) {
+      FailAttempt("an ACTIVE member is not reachable from here yet");
+      return;
+    }
+  }
+}
+
+int64_t JoinDriver::RetryDelayUs() {
+  const int shift = std::min(std::max(consecutive_failures_ - 1, 0), 20);
+  const int64_t ceiling = std::min(env_.options.retry_max_ms, env_.options.retry_min_ms << shift);
+  return (ceiling / 2 + static_cast<int64_t>(env_.random.Uniform(ceiling / 2 + 1))) * 1000;
+}
+
+void JoinDriver::ScheduleRetry(int64_t delay_us) {
+  const uint64_t generation = ++retry_generation_;
+  env_.host.After(delay_us, [this, generation] {
+    if (generation == retry_generation_ && phase_ == JoinPhase::kRetry && !clearing_) {
+      BeginAttempt();
+    }
+  });
+}
+
+void JoinDriver::FailAttempt(std::string_view reason) {
+  if (!attempt_) {
+    return;
+  }
+  WEFT_LOG_WARN("region {}: join attempt {} from {} failed in phase {}: {}; retrying",
+                env_.options.region, attempts_, attempt_->provider_name, JoinPhaseName(phase_),
+                reason);
+  ++consecutive_failures_;
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  provider_backoff_until_us_[attempt_->provider] = now_us + RetryDelayUs() * 4;
+  if (fetch_ != nullptr) {
+    fetch_->Abandon();
+    fetch_.reset();
+  }
+  last_attempt_ = std::move(attempt_);
+  attempt_.reset();
+  waiting_ = std::string(reason);
+  EnterPhase(JoinPhase::kRetry);
+  // The partial image goes, behind any chunk still queued on the worker; the next attempt
+  // starts once it is gone and a backoff has passed. The post-image store stays.
+  clearing_ = true;
+  const uint64_t generation = ++retry_generation_;
+  storage::Store& store = store_;
+  env_.host.Offload([&store] { store.Clear(); },
+                    [this, generation] {
+                      clearing_ = false;
+                      if (generation == retry_generation_ && phase_ == JoinPhase::kRetry) {
+                        ScheduleRetry(RetryDelayUs());
+                      }
+                    });
+}
+
+void JoinDriver::OnGroupView(const membership::GroupView& view) {
+  // A provider may have appeared while the join waited for one.
+  if (phase_ == JoinPhase::kRetry && !attempt_ && !clearing_ && !view.ActiveIds().empty() &&
+      waiting_ == "no ACTIVE member to join from") {
+    BeginAttempt();
+  }
+}
+
+void JoinDriver::OnIntentAck(uint64_t from, const ControlRecord& ack) {
+  if (!attempt_ || attempt_->join_id != ack.join_id) {
+    return;
+  }
+  if (!ack.error.empty()) {
+    const Peers::Peer* peer = peers_.Find(from);
+    FailAttempt(fmt::format("{} could not mark the cut: {}",
+                            peer != nullptr ? peer->info.name : membership::FormatMemberId(from),
+                            ack.error));
+    return;
+  }
+  attempt_->intent_pending.erase(from);
+  if (attempt_->intent_pending.empty() && phase_ == JoinPhase::kIntent) {
+    EnterPhase(JoinPhase::kStabilize);
+  }
+}
+
+void JoinDriver::OnStabilized(uint64_t from, const ControlRecord& stabilized) {
+  if (!attempt_ || attempt_->join_id != stabilized.join_id || from != attempt_->provider) {
+    return;
+  }
+  attempt_->stabilized = true;
+  // Stabilized implies every member marked (or left), whether or not its IntentAck is in.
+  if (phase_ == JoinPhase::kIntent) {
+    EnterPhase(JoinPhase::kStabilize);
+  }
+  MaybeRequestImage();
+}
+
+void JoinDriver::MaybeRequestImage() {
+  if (!attempt_ || !attempt_->stabilized || phase_ != JoinPhase::kStabilize ||
+      Held(JoinPhase::kImage)) {
+    return;
+  }
+  const Peers::Peer* provider = peers_.Find(attempt_->provider);
+  if (provider == nullptr) {
+    FailAttempt("the provider is not in the group");
+    return;
+  }
+  EnterPhase(JoinPhase::kImage);
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  attempt_->image_started_us = now_us;
+  attempt_->last_progress_us = now_us;
+  ImageRequest request;
+  request.region = env_.options.region;
+  request.joiner = env_.self.member_id;
+  request.join_id = attempt_->join_id;
+  request.credit_bytes = env_.options.image_window_bytes;
+  fetch_ = std::make_shared<ImageFetch>(env_.host, env_.clock, store_, versions_, *this,
+                                        attempt_->join_id, EncodeImageRequest(request),
+                                        recent_.window_ms());
+  env_.host.Open(provider->info, ChannelKind::kImage, 0, fetch_);
+}
+
+void JoinDriver::OnImageChunkApplied(uint64_t join_id, uint64_t entries, uint64_t bytes,
+                                     uint64_t entries_estimate,
+                                     std::vector<RecentImageEntry> recent) {
+  if (!attempt_ || attempt_->join_id != join_id) {
+    return;
+  }
+  attempt_->entries += entries;
+  attempt_->bytes += bytes;
+  attempt_->entries_estimate = entries_estimate;
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  attempt_->last_progress_us = now_us;
+  // A provider's change may reach this member only through the image; if its origin dies, the
+  // repair has to know it from here.
+  for (const RecentImageEntry& entry : recent) {
+    recent_.Record(entry.key, entry.version, /*pre_known=*/false, std::nullopt, now_us / 1000);
+  }
+}
+
+void JoinDriver::OnImageComplete(uint64_t join_id, const ImageDone& done,
+                                 uint64_t entries_applied) {
+  if (!attempt_ || attempt_->join_id != join_id || phase_ != JoinPhase::kImage) {
+    return;
+  }
+  fetch_.reset();
+  if (done.entries != entries_applied) {
+    FailAttempt(
+        fmt::format("the image announced {} entries, {} arrived", done.entries, entries_applied));
+    return;
+  }
+  attempt_->image_complete = true;
+  attempt_->image_finished_us = env_.clock.NowMonotonicUs();
+  WEFT_LOG_INFO("region {}: image complete: {} entries, {} bytes", env_.options.region,
+                done.entries, done.bytes);
+  MaybeIncorporate();
+}
+
+void JoinDriver::OnImageFailed(uint64_t join_id, const Status& reason) {
+  if (attempt_ && attempt_->join_id == join_id && phase_ == JoinPhase::kImage) {
+    FailAttempt(fmt::format("the image failed: {}", std::string(reason.message())));
+  }
+}
+
+void JoinDriver::MaybeIncorporate() {
+  if (!attempt_ || !attempt_->image_complete || phase_ != JoinPhase::kImage ||
+      Held(JoinPhase::kIncorporate)) {
+    return;
+  }
+  consecutive_failures_ = 0;
+  EnterPhase(JoinPhase::kIncorporate);
+  applier_.BeginMerge();
+  reconcile_cursor_ = 0;
+  ContinueMerge();
+}
+
+void JoinDriver::ContinueMerge() {
+  reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, kReconcileBatch);
+  if (reconcile_cursor_ != 0) {
+    env_.host.After(0, [this] {
+      if (phase_ == JoinPhase::kIncorporate) {
+        ContinueMerge();
+      }
+    });
+    return;
+  }
+  RequestActive();
+}
+
+void JoinDriver::RequestActive() {
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kSetState;
+  request.region = env_.options.region;
+  request.state = membership::MemberState::kActive;
+  env_.host.Registry(std::move(request), [this](RegistryReply reply) {
+    if (phase_ != JoinPhase::kIncorporate) {
+      return;
+    }
+    if (reply.status.ok()) {
+      host_.OnBecameActive(reply.view);
+      if (phase_ == JoinPhase::kIncorporate) {
+        SendJoinComplete();
+      }
+      return;
+    }
+    if (!IsTransient(reply.status)) {
+      host_.OnJoinAborted(fmt::format("could not mark this member ACTIVE: {}",
+                                      std::string(reply.status.message())));
+      return;
+    }
+    WEFT_LOG_WARN("region {}: marking this member ACTIVE failed ({}); retrying",
+                  env_.options.region, std::string(reply.status.message()));
+    ++consecutive_failures_;
+    env_.host.After(RetryDelayUs(), [this] {
+      if (phase_ == JoinPhase::kIncorporate) {
+        RequestActive();
+      }
+    });
+  });
+}
+
+void JoinDriver::SendJoinComplete() {
+  if (phase_ != JoinPhase::kIncorporate || Held(JoinPhase::kFlush)) {
+    return;
+  }
+  EnterPhase(JoinPhase::kFlush);
+  ControlRecord complete;
+  complete.join_id = attempt_->join_id;
+  for (const membership::GroupMember& member : host_.view().members) {
+    const uint64_t id = member.info.member_id;
+    if (id == env_.self.member_id || member.state != membership::MemberState::kActive ||
+        peers_.Find(id) == nullptr) {
+      continue;
+    }
+    for (uint32_t lane = 0; lane < env_.options.lanes; ++lane) {
+      flush_pending_.insert({id, lane});
+    }
+    peers_.SendControl(id, RecordKind::kJoinComplete, complete);
+  }
+  MaybeRelease();
+}
+
+void JoinDriver::OnJoinFlush(uint64_t from, uint32_t lane, const ControlRecord& flush) {
+  if (phase_ == JoinPhase::kFlush && attempt_ && attempt_->join_id == flush.join_id) {
+    flush_pending_.erase({from, lane});
+    MaybeRelease();
+  }
+}
+
+void JoinDriver::OnRepairDone(uint64_t from, uint32_t lane, uint64_t origin) {
+  if (joining()) {
+    repairs_received_.insert({from, lane, origin});
+    MaybeRelease();
+  }
+}
+
+size_t JoinDriver::repairs_pending() const {
+  size_t pending = 0;
+  for (const RepairMark& mark : repairs_expected_) {
+    pending += repairs_received_.contains(mark) ? 0 : 1;
+  }
+  return pending;
+}
+
+void JoinDriver::OnMemberLeft(uint64_t member, int64_t revision) {
+  if (!joining()) {
+    return;
+  }
+  std::erase_if(flush_pending_, [&](const auto& entry) { return entry.first == member; });
+  std::erase_if(repairs_expected_,
+                [&](const RepairMark& mark) { return std::get<0>(mark) == member; });
+  // Every survivor that knew the departed member repairs its half-sent changes, and a repair
+  // may carry a change this member must report: the release waits for each one's RepairDone.
+  for (const auto& [id, peer] : peers_.all()) {
+    if (id != member && peer.listed_since < revision) {
+      for (uint32_t lane = 0; lane < env_.options.lanes; ++lane) {
+        repairs_expected_.insert({id, lane, member});
+      }
+    }
+  }
+  if (attempt_) {
+    attempt_->intent_pending.erase(member);
+    if (member == attempt_->provider &&
+        (phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize ||
+         phase_ == JoinPhase::kImage)) {
+      FailAttempt("the provider left the group");
+      return;
+    }
+    if (phase_ == JoinPhase::kIntent && attempt_->intent_pending.empty()) {
+      EnterPhase(JoinPhase::kStabilize);
+    }
+  }
+  MaybeRelease();
+}
+
+void JoinDriver::MaybeRelease() {
+  if (phase_ != JoinPhase::kFlush || releasing_) {
+    return;
+  }
+  if (!env_.options.breaks.release_before_flush) {
+    if (!flush_pending_.empty() || repairs_pending() > 0) {
+      return;
+    }
+  }
+  releasing_ = true;
+  reconcile_cursor_ = 0;
+  ContinueSweep();
+}
+
+void JoinDriver::ContinueSweep() {
+  // A last reconcile while the index still decides: every change the image carried before its
+  // live copy is in by now (the flushes), so what the base store holds newer than a key's last
+  // event is a change that key's events must still show.
+  reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, kReconcileBatch);
+  if (reconcile_cursor_ != 0) {
+    env_.host.After(0, [this] {
+      if (phase_ == JoinPhase::kFlush) {
+        ContinueSweep();
+      }
+    });
+    return;
+  }
+  // From here the base store decides events, for live changes and local writes alike; writes
+  // that began before still use the index, which is freed once they are done.
+  retired_index_ = applier_.EndJoin();
+  peers_.set_event_index(nullptr);
+  release_epoch_ = peers_.Publish();
+  ControlRecord released;
+  released.join_id = attempt_->join_id;
+  for (const auto& [id, peer] : peers_.all()) {
+    peers_.SendControl(id, RecordKind::kJoinReleased, released);
+  }
+  join_finished_us_ = env_.clock.NowMonotonicUs();
+  WEFT_LOG_INFO("region {}: join complete in {} ms; {} live change(s) arrived during it",
+                env_.options.region, (join_finished_us_ - join_started_us_) / 1000,
+                applier_.postimage_changes());
+  last_attempt_ = std::move(attempt_);
+  attempt_.reset();
+  flush_pending_.clear();
+  repairs_expected_.clear();
+  repairs_received_.clear();
+  releasing_ = false;
+  EnterPhase(JoinPhase::kNone);
+  OnDrained(release_epoch_);
+}
+
+void JoinDriver::OnDrained(uint64_t epoch) {
+  if (retired_index_ != nullptr && write_path_.Drained(release_epoch_)) {
+    retired_index_.reset();
+  }
+}
+
+void JoinDriver::OnTick() {
+  const int64_t now_us = env_.clock.NowMonotonicUs();
+  if (!attempt_) {
+    return;
+  }
+  if ((phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize) &&
+      now_us > attempt_->deadline_us && held_at_ != JoinPhase::kImage) {
+    FailAttempt(fmt::format("no stabilization within {} ms", env_.options.join_phase_timeout_ms));
+  } else if (phase_ == JoinPhase::kImage &&
+             now_us - attempt_->last_progress_us > env_.options.image_stall_timeout_ms * 1000) {
+    FailAttempt(
+        fmt::format("the image made no progress for {} ms", env_.options.image_stall_timeout_ms));
+  }
+}
+
+void JoinDriver::Abort() {
+  if (fetch_ != nullptr) {
+    fetch_->Abandon();
+    fetch_.reset();
+  }
+  ++retry_generation_;
+  if (phase_ != JoinPhase::kFailed) {
+    EnterPhase(JoinPhase::kFailed);
+  }
+}
+
+void JoinDriver::HoldPhase(JoinPhase phase, bool hold) {
+  if (hold) {
+    held_.insert(phase);
+    return;
+  }
+  held_.erase(phase);
+  if (held_at_ != phase) {
+    return;
+  }
+  held_at_ = JoinPhase::kNone;
+  switch (phase) {
+    case JoinPhase::kImage:
+      MaybeRequestImage();
+      break;
+    case JoinPhase::kIncorporate:
+      MaybeIncorporate();
+      break;
+    case JoinPhase::kFlush:
+      SendJoinComplete();
+      break;
+    default:
+      break;
+  }
+}
+
+JoinProgress JoinDriver::progress() const {
+  JoinProgress progress;
+  progress.phase = phase_;
+  progress.held_at = held_at_;
+  progress.waiting = waiting_;
+  progress.attempts = attempts_;
+  progress.join_started_us = join_started_us_;
+  progress.join_finished_us = join_finished_us_;
+  const std::optional<Attempt>& attempt = attempt_ ? attempt_ : last_attempt_;
+  if (attempt) {
+    progress.provider = attempt->provider_name;
+    progress.image_entries = attempt->entries;
+    progress.image_bytes = attempt->bytes;
+    progress.image_entries_estimate = attempt->entries_estimate;
+    progress.image_started_us = attempt->image_started_us;
+    progress.image_finished_us = attempt->image_finished_us;
+  }
+  return progress;
+}
+
+}  // namespace weft::replication

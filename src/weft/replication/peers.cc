@@ -1,0 +1,174 @@
+#include "weft/replication/peers.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "weft/base/logging.h"
+
+namespace weft::replication {
+
+Peers::Peers(const RegionEnv& env, WritePath& write_path) : env_(env), write_path_(write_path) {}
+
+Peers::~Peers() {
+  StopAll();
+}
+
+Peers::Peer* Peers::Find(uint64_t member) {
+  auto it = peers_.find(member);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since,
+                        bool wants_pre_image) {
+  auto [it, inserted] = peers_.try_emplace(info.member_id);
+  Peer& peer = it->second;
+  if (!inserted) {
+    return peer;
+  }
+  const ReplicatorOptions& options = env_.options;
+  peer.info = info;
+  peer.listed_since = listed_since;
+  peer.wants_pre_image = wants_pre_image;
+  peer.outboxes = std::make_shared<PeerOutboxes>();
+  peer.outboxes->member = info.member_id;
+  LaneTimings timings;
+  timings.heartbeat_interval_us = options.heartbeat_interval_ms * 1000;
+  timings.silence_timeout_us = options.silence_timeout_ms * 1000;
+  timings.redial_min_us = options.redial_min_ms * 1000;
+  timings.redial_max_us = options.redial_max_ms * 1000;
+  timings.payload_bytes = options.lane_payload_bytes;
+  for (uint32_t lane = 0; lane < options.lanes; ++lane) {
+    const uint64_t stream_id = next_stream_id_++;
+    peer.outboxes->lanes.push_back(std::make_unique<Outbox>(options.outbox_bytes_max, stream_id));
+    ChannelOpen open;
+    open.from = env_.self.member_id;
+    open.to = info.member_id;
+    open.lane = lane;
+    open.lanes = options.lanes;
+    open.stream_id = stream_id;
+    // The sender shares the outbox the writers append to (owned by PeerOutboxes; the aliasing
+    // pointer keeps the whole set alive while the sender lives).
+    std::shared_ptr<Outbox> shared(peer.outboxes, peer.outboxes->lanes.back().get());
+    peer.senders.push_back(std::make_shared<LaneSender>(env_.host, env_.clock, env_.random, timings,
+                                                        info, options.region, open,
+                                                        std::move(shared)));
+    peer.senders.back()->Start();
+  }
+  return peer;
+}
+
+bool Peers::Remove(uint64_t member) {
+  auto it = peers_.find(member);
+  if (it == peers_.end()) {
+    return false;
+  }
+  for (const std::shared_ptr<LaneSender>& sender : it->second.senders) {
+    sender->Stop();
+  }
+  for (const std::unique_ptr<Outbox>& outbox : it->second.outboxes->lanes) {
+    outbox->Retire();
+  }
+  peers_.erase(it);
+  // Its inbound lanes go too; their connections first (they point at the state).
+  for (auto receiver = receivers_.begin(); receiver != receivers_.end();) {
+    if ((*receiver)->from() == member) {
+      (*receiver)->Close();
+      receiver = receivers_.erase(receiver);
+    } else {
+      ++receiver;
+    }
+  }
+  std::erase_if(inbound_, [&](const auto& entry) { return entry.first.first == member; });
+  return true;
+}
+
+bool Peers::SetWantsPreImage(uint64_t member, bool wants) {
+  Peer* peer = Find(member);
+  if (peer == nullptr || peer->wants_pre_image == wants) {
+    return false;
+  }
+  peer->wants_pre_image = wants;
+  return true;
+}
+
+uint64_t Peers::Publish() {
+  std::vector<Recipient> recipients;
+  recipients.reserve(peers_.size());
+  for (const auto& [id, peer] : peers_) {
+    recipients.push_back(Recipient{peer.outboxes, peer.wants_pre_image});
+  }
+  return write_path_.Replace(std::move(recipients), event_index_);
+}
+
+bool Peers::SendControl(uint64_t to, RecordKind kind, const ControlRecord& control, uint32_t lane) {
+  Peer* peer = Find(to);
+  if (peer == nullptr) {
+    return false;
+  }
+  auto body = std::make_shared<std::string>();
+  EncodeControlBody(body.get(), control);
+  peer->outboxes->lanes[lane]->Append(kind, std::move(body), nullptr);
+  return true;
+}
+
+std::vector<uint64_t> Peers::SentCounters(uint64_t to) {
+  std::vector<uint64_t> counters;
+  if (Peer* peer = Find(to)) {
+    for (const std::unique_ptr<Outbox>& outbox : peer->outboxes->lanes) {
+      counters.push_back(outbox->sent());
+    }
+  }
+  return counters;
+}
+
+std::vector<uint64_t> Peers::StreamIds(uint64_t to) {
+  std::vector<uint64_t> streams;
+  if (Peer* peer = Find(to)) {
+    for (const std::unique_ptr<Outbox>& outbox : peer->outboxes->lanes) {
+      streams.push_back(outbox->stream_id());
+    }
+  }
+  return streams;
+}
+
+InboundLane& Peers::Inbound(uint64_t from, uint32_t lane) {
+  return inbound_[{from, lane}];
+}
+
+void Peers::AddReceiver(std::shared_ptr<LaneReceiver> receiver) {
+  receivers_.push_back(std::move(receiver));
+}
+
+void Peers::OnTick() {
+  for (auto& [id, peer] : peers_) {
+    for (const std::shared_ptr<LaneSender>& sender : peer.senders) {
+      sender->OnTick();
+    }
+  }
+  for (const std::shared_ptr<LaneReceiver>& receiver : receivers_) {
+    receiver->OnTick();
+  }
+  std::erase_if(receivers_, [](const auto& receiver) { return receiver->closed(); });
+}
+
+void Peers::StopAll() {
+  for (auto& [id, peer] : peers_) {
+    for (const std::shared_ptr<LaneSender>& sender : peer.senders) {
+      sender->Stop();
+    }
+  }
+}
+
+std::optional<int64_t> Peers::TakeMaxAckLatencyUs() {
+  std::optional<int64_t> latency_us;
+  for (auto& [id, peer] : peers_) {
+    for (const std::unique_ptr<Outbox>& outbox : peer.outboxes->lanes) {
+      if (const std::optional<int64_t> lane_us = outbox->TakeMaxAckLatencyUs()) {
+        latency_us = std::max(latency_us.value_or(0), *lane_us);
+      }
+    }
+  }
+  return latency_us;
+}
+
+}  // namespace weft::replication

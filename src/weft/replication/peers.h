@@ -1,0 +1,99 @@
+// Peers: the other members of one region's group as this member's replication sees them — for
+// each, its outbound lanes (an Outbox and a LaneSender per lane) and whether it gets pre-images —
+// and the inbound lanes' reception state. It publishes the recipient set that local writes
+// snapshot (WritePath::Replace): every peer is a recipient.
+//
+// A peer is added from a group view or from its JoinIntent (a joiner may write to us before our
+// view lists it), and removed when a view that should list it does not (it left, its lease
+// expired, or it was expelled): its lanes stop, its outboxes retire (releasing every write that
+// waits on it), and its inbound reception state goes. `listed_since` is the registry revision
+// from which every view must list the peer, so an older view delivered late never removes it.
+//
+// Lane streams: each outbound lane made here gets a stream id from one counter, so a peer that is
+// removed and added again (the same member id) starts new streams, which its receiver tells from
+// a resume of the old ones.
+//
+// Thread safety: the protocol thread only (writers reach the outboxes through WritePath
+// snapshots).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "weft/replication/lane_receiver.h"
+#include "weft/replication/lane_sender.h"
+#include "weft/replication/messages.h"
+#include "weft/replication/region_env.h"
+#include "weft/replication/write_path.h"
+#include "weft/storage/store.h"
+
+namespace weft::replication {
+
+class Peers {
+ public:
+  struct Peer {
+    membership::MemberInfo info;
+    std::shared_ptr<PeerOutboxes> outboxes;
+    std::vector<std::shared_ptr<LaneSender>> senders;
+    int64_t listed_since = 0;
+    bool wants_pre_image = false;
+  };
+
+  Peers(const RegionEnv& env, WritePath& write_path);
+  ~Peers();
+  Peers(const Peers&) = delete;
+  Peers& operator=(const Peers&) = delete;
+
+  Peer* Find(uint64_t member);
+  const std::map<uint64_t, Peer>& all() const { return peers_; }
+  // Adds `info` (if new: its lanes start dialing) with `wants_pre_image`. Returns the peer.
+  // Publish() makes the change visible to writers.
+  Peer& Add(const membership::MemberInfo& info, int64_t listed_since, bool wants_pre_image);
+  // Removes a peer: stops its lanes, retires its outboxes, forgets its inbound lanes. Returns
+  // false if unknown.
+  bool Remove(uint64_t member);
+  // Sets whether `member` gets pre-images. Returns true if that changed.
+  bool SetWantsPreImage(uint64_t member, bool wants);
+  // Installs the recipient set for writers (the current peers and the event index) in a new
+  // epoch and returns the epoch (WritePath::Replace).
+  uint64_t Publish();
+  // Where local writes keep a joiner's event index in its flush phase (null: nowhere). Takes
+  // effect at the next Publish.
+  void set_event_index(storage::Store* index) { event_index_ = index; }
+
+  // Appends a control record to `lane` of the peer's outbound lanes. Returns false if the peer
+  // is unknown.
+  bool SendControl(uint64_t to, RecordKind kind, const ControlRecord& control, uint32_t lane = 0);
+  // The transmission counters (and their streams) toward `to`, per lane.
+  std::vector<uint64_t> SentCounters(uint64_t to);
+  std::vector<uint64_t> StreamIds(uint64_t to);
+
+  // Inbound lanes. The state of (from, lane), made on first use.
+  InboundLane& Inbound(uint64_t from, uint32_t lane);
+  const std::map<std::pair<uint64_t, uint32_t>, InboundLane>& inbound() const { return inbound_; }
+  // Keeps `receiver` ticked until it closes.
+  void AddReceiver(std::shared_ptr<LaneReceiver> receiver);
+  size_t receivers() const { return receivers_.size(); }
+
+  // Heartbeats and silence on every lane; forgets closed receivers.
+  void OnTick();
+  // Stops every lane (the member is stopping or failed).
+  void StopAll();
+
+  // Longest acknowledgement latency of live changes since the last call, over every lane.
+  std::optional<int64_t> TakeMaxAckLatencyUs();
+
+ private:
+  const RegionEnv& env_;
+  WritePath& write_path_;
+  std::map<uint64_t, Peer> peers_;
+  std::map<std::pair<uint64_t, uint32_t>, InboundLane> inbound_;
+  std::vector<std::shared_ptr<LaneReceiver>> receivers_;
+  uint64_t next_stream_id_ = 1;
+  storage::Store* event_index_ = nullptr;
+};
+
+}  // namespace weft::replication
