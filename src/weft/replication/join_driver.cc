@@ -315,6 +315,7 @@ void JoinDriver::RequestActive() {
       return;
     }
     if (reply.status.ok()) {
+      active_revision_ = reply.view.revision;
       host_.OnBecameActive(reply.view);
       if (phase_ == JoinPhase::kIncorporate) {
         SendJoinComplete();
@@ -344,6 +345,11 @@ void JoinDriver::SendJoinComplete() {
   EnterPhase(JoinPhase::kFlush);
   ControlRecord complete;
   complete.join_id = attempt_->join_id;
+  // How to reach this member: a member that turned ACTIVE just before it may not list it yet.
+  complete.revision = active_revision_;
+  complete.name = env_.self.name;
+  complete.peer_address = env_.self.peer_address;
+  complete.client_address = env_.self.client_address;
   for (const membership::GroupMember& member : host_.view().members) {
     const uint64_t id = member.info.member_id;
     if (id == env_.self.member_id || member.state != membership::MemberState::kActive ||
@@ -445,6 +451,9 @@ void JoinDriver::ContinueSweep() {
   release_epoch_ = peers_.Publish();
   ControlRecord released;
   released.join_id = attempt_->join_id;
+  // Views older than this still list this member INITIALIZING; they must not turn pre-images
+  // back on.
+  released.revision = active_revision_;
   for (const auto& [id, peer] : peers_.all()) {
     peers_.SendControl(id, RecordKind::kJoinReleased, released);
   }

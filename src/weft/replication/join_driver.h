@@ -99,6 +99,14 @@ class JoinDriver final : public ImageFetchListener {
   bool joining() const { return phase_ != JoinPhase::kNone && phase_ != JoinPhase::kFailed; }
   JoinProgress progress() const;
   size_t flush_pending() const { return flush_pending_.size(); }
+  // The members whose JoinFlush the release still waits for.
+  std::set<uint64_t> flush_pending_members() const {
+    std::set<uint64_t> members;
+    for (const auto& [member, lane] : flush_pending_) {
+      members.insert(member);
+    }
+    return members;
+  }
   size_t repairs_pending() const;
 
   // ImageFetchListener.
@@ -155,6 +163,7 @@ class JoinDriver final : public ImageFetchListener {
   std::set<JoinPhase> held_;
   JoinPhase held_at_ = JoinPhase::kNone;
   int64_t entered_revision_ = 0;
+  int64_t active_revision_ = 0;  // of the registry change that made this member ACTIVE
   std::optional<Attempt> attempt_;
   std::optional<Attempt> last_attempt_;
   std::shared_ptr<ImageFetch> fetch_;

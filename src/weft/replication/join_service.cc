@@ -1,5 +1,6 @@
 #include "weft/replication/join_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "weft/base/check.h"
@@ -197,6 +198,17 @@ Status JoinService::AdmitImage(uint64_t joiner, uint64_t join_id) {
 }
 
 void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete) {
+  if (peers_.Find(joiner) == nullptr) {
+    // It turned ACTIVE right after this member did, and no view has listed it here yet: it
+    // gets pre-images until its JoinReleased, like every joiner.
+    membership::MemberInfo info;
+    info.member_id = joiner;
+    info.name = complete.name;
+    info.peer_address = complete.peer_address;
+    info.client_address = complete.client_address;
+    peers_.Add(info, complete.revision, /*wants_pre_image=*/true);
+    peers_.Publish();
+  }
   ControlRecord flush;
   flush.join_id = complete.join_id;
   for (uint32_t lane = 0; lane < env_.options.lanes; ++lane) {
@@ -204,7 +216,10 @@ void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete)
   }
 }
 
-void JoinService::OnJoinReleased(uint64_t joiner) {
+void JoinService::OnJoinReleased(uint64_t joiner, const ControlRecord& released) {
+  if (Peers::Peer* peer = peers_.Find(joiner)) {
+    peer->active_since = std::max(peer->active_since, released.revision);
+  }
   if (peers_.SetWantsPreImage(joiner, false)) {
     peers_.Publish();
   }

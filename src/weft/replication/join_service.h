@@ -61,7 +61,7 @@ class JoinService {
   void OnJoinIntent(uint64_t joiner, const ControlRecord& intent);
   void OnStateMarker(uint64_t from, const ControlRecord& marker);
   void OnJoinComplete(uint64_t joiner, const ControlRecord& complete);
-  void OnJoinReleased(uint64_t joiner);
+  void OnJoinReleased(uint64_t joiner, const ControlRecord& released);
   // Writes of epochs before `epoch` have all ended.
   void OnDrained(uint64_t epoch);
   void OnMemberLeft(uint64_t member);

@@ -40,6 +40,9 @@ class Peers {
     std::vector<std::shared_ptr<LaneSender>> senders;
     int64_t listed_since = 0;
     bool wants_pre_image = false;
+    // The registry revision at which it became ACTIVE after its join (its JoinReleased says):
+    // an older view that lists it INITIALIZING is late, not a new join.
+    int64_t active_since = 0;
   };
 
   Peers(const RegionEnv& env, WritePath& write_path);

@@ -60,10 +60,7 @@ void RegionReplicator::Start() {
   // written.
   applier_.BeginJoin();
   store_.set_change_observer(&write_path_);
-  RegistryRequest request;
-  request.op = RegistryRequest::Op::kEnterRegion;
-  request.region = options_.region;
-  host_.Registry(std::move(request), [this](RegistryReply reply) { OnEntered(reply); });
+  EnterRegion(0);
   host_.After(options_.tick_ms * 1000, [this] { Tick(); });
   PublishStatus();
 }
@@ -77,17 +74,31 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   if (stopped_) {
     return;
   }
+  if (absl::IsAlreadyExists(reply.status)) {
+    // An earlier attempt took effect but its answer was lost: what we are is in the group.
+    RegistryRequest request;
+    request.op = RegistryRequest::Op::kReadGroup;
+    request.region = options_.region;
+    host_.Registry(std::move(request), [this](RegistryReply read) {
+      const membership::GroupMember* self =
+          read.status.ok() ? read.view.Find(self_.member_id) : nullptr;
+      if (!read.status.ok() || self == nullptr) {
+        EnterRegion(read.status.ok() ? options_.retry_min_ms * 1000 : options_.retry_max_ms * 1000);
+        return;
+      }
+      RegistryReply entered;
+      entered.entered.bootstrapped = self->state == membership::MemberState::kActive;
+      entered.entered.group = read.view;
+      OnEntered(entered);
+    });
+    return;
+  }
   if (!reply.status.ok()) {
     if (absl::IsUnavailable(reply.status) || absl::IsDeadlineExceeded(reply.status) ||
         absl::IsAborted(reply.status) || absl::IsUnknown(reply.status)) {
       WEFT_LOG_WARN("region {}: entering the region failed ({}); retrying", options_.region,
                     std::string(reply.status.message()));
-      host_.After(options_.retry_max_ms * 1000, [this] {
-        RegistryRequest request;
-        request.op = RegistryRequest::Op::kEnterRegion;
-        request.region = options_.region;
-        host_.Registry(std::move(request), [this](RegistryReply again) { OnEntered(again); });
-      });
+      EnterRegion(options_.retry_max_ms * 1000);
       return;
     }
     Fail(fmt::format("could not enter the region: {}", std::string(reply.status.message())));
@@ -108,6 +119,15 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   WEFT_LOG_INFO("region {}: joining a group of {} member(s) (revision {})", options_.region,
                 group.members.size(), group.revision);
   driver_.Begin(group.revision);
+}
+
+void RegionReplicator::EnterRegion(int64_t delay_us) {
+  host_.After(delay_us, [this] {
+    RegistryRequest request;
+    request.op = RegistryRequest::Op::kEnterRegion;
+    request.region = options_.region;
+    host_.Registry(std::move(request), [this](RegistryReply reply) { OnEntered(reply); });
+  });
 }
 
 void RegionReplicator::OnGroupView(const membership::GroupView& view) {
@@ -133,10 +153,11 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
     }
     listed.insert(member.info.member_id);
     const bool initializing = member.state == membership::MemberState::kInitializing;
-    if (peers_.Find(member.info.member_id) == nullptr) {
+    const Peers::Peer* peer = peers_.Find(member.info.member_id);
+    if (peer == nullptr) {
       peers_.Add(member.info, view.revision, initializing);
       changed = true;
-    } else if (initializing) {
+    } else if (initializing && view.revision > peer->active_since) {
       // A joiner gets pre-images from us before we accept another write (the rule that lets a
       // member become ACTIVE while others join). Only its JoinReleased turns them off.
       changed |= peers_.SetWantsPreImage(member.info.member_id, true);
@@ -249,6 +270,9 @@ void RegionReplicator::OnJoinAborted(std::string reason) {
 }
 
 void RegionReplicator::OnJoinPhase(JoinPhase from, JoinPhase to) {
+  if (observer_ != nullptr) {
+    observer_->OnJoinPhase(from, to);
+  }
   PublishStatus();
 }
 
@@ -261,7 +285,13 @@ void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& r
   const ControlRecord& control = record.control;
   switch (record.kind) {
     case RecordKind::kChange:
+      if (observer_ != nullptr) {
+        observer_->OnChangeArriving(from, record.change);
+      }
       applier_.Apply(record.change);
+      if (observer_ != nullptr) {
+        observer_->OnChangeApplied(from, record.change);
+      }
       break;
     case RecordKind::kJoinIntent:
       service_.OnJoinIntent(from, control);
@@ -282,7 +312,7 @@ void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& r
       driver_.OnJoinFlush(from, lane, control);
       break;
     case RecordKind::kJoinReleased:
-      service_.OnJoinReleased(from);
+      service_.OnJoinReleased(from, control);
       break;
     case RecordKind::kRepairDone:
       driver_.OnRepairDone(from, lane, control.member);

@@ -56,11 +56,16 @@ namespace weft::replication {
 enum class RegionState { kStarting, kInitializing, kActive, kFailed };
 std::string_view RegionStateName(RegionState state);
 
-// What the simulator's oracles are told as it happens.
+// What the simulator's oracles are told as it happens (production passes none).
 class ReplicatorObserver : public JoinServiceObserver {
  public:
   // The region's state changed (to ACTIVE: it holds a complete copy from now on).
   virtual void OnRegionState(RegionState state) = 0;
+  virtual void OnJoinPhase(JoinPhase from, JoinPhase to) = 0;
+  // A change record from `from` reached this member, before and after it was applied (the
+  // events it made, if any, came in between).
+  virtual void OnChangeArriving(uint64_t from, const ChangeRecord& change) = 0;
+  virtual void OnChangeApplied(uint64_t from, const ChangeRecord& change) = 0;
 };
 
 // One outbound or inbound channel's counters, for INFO and tests.
@@ -161,6 +166,8 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void ApplyRecord(uint64_t from, uint32_t lane, const Record& record) override;
 
  private:
+  // Asks the registry to enter the region after `delay_us`; OnEntered hears the answer.
+  void EnterRegion(int64_t delay_us);
   void OnEntered(const RegistryReply& reply);
   void AdoptView(const membership::GroupView& view);
   void RemoveMember(uint64_t member, int64_t revision);

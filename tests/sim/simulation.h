@@ -1,0 +1,150 @@
+// Simulation: one seeded run of weft's replication protocol — members (SimMember) on a simulated
+// network and registry, a workload of writes and reads, faults — checked by the Oracle during
+// and at the end. Everything is drawn from the seed: the plan (printed by Describe), the
+// interleavings, the clocks. The same seed gives the same trace hash.
+//
+// A run: founders start together (several bootstrapping an empty region at once), joiners
+// arrive while clients write (multi-writer SET/DEL/EXPIRE on a small or a large key space, and
+// single-writer keys), faults strike (crashes of joiner, provider or a writer in a given join
+// phase, restarts, one-way and two-way partitions, clogs, resets of lanes and of image
+// channels, stalls past the lease, registry outages and transient registry errors); then writes
+// stop, faults heal, and the run must settle within a bound before the final checks.
+//
+// Thread safety: none.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weft/base/random.h"
+#include "weft/replication/region_env.h"
+
+#include "tests/sim/event_loop.h"
+#include "tests/sim/oracle.h"
+#include "tests/sim/sim_member.h"
+#include "tests/sim/sim_network.h"
+#include "tests/sim/sim_registry.h"
+
+namespace weft::sim {
+
+struct Fault {
+  enum class Kind {
+    kCrash,         // kill -9 a member (never the last ACTIVE one); maybe restart it later
+    kCut,           // frames a -> b wait
+    kCutBoth,       // both ways
+    kClog,          // frames between a and b held
+    kResetLanes,    // lane connections between a and b reset
+    kResetImage,    // image connections of a reset
+    kStall,         // a stops (its lease may expire)
+    kRegistryDown,  // etcd unreachable
+  };
+  Kind kind = Kind::kCrash;
+  int64_t at_us = 0;
+  int64_t duration_us = 0;
+  bool restart = false;  // kCrash: a new incarnation later
+};
+
+// A crash that strikes when a join reaches a phase.
+struct PhaseCrash {
+  enum class Role { kJoiner, kProvider, kWriter };
+  replication::JoinPhase phase = replication::JoinPhase::kImage;
+  Role role = Role::kProvider;
+  int64_t delay_us = 0;
+  bool restart = false;
+};
+
+struct SimPlan {
+  uint64_t seed = 0;
+  replication::ReplicationMode mode = replication::ReplicationMode::kSync;
+  int founders = 1;
+  int joiners = 2;
+  bool joins_together = false;
+  uint64_t keys = 16;
+  int single_writer_keys = 2;
+  int writes_per_second = 200;
+  int reads_per_second = 50;
+  int64_t write_until_us = 20'000'000;
+  int delete_one_in = 6;
+  int expire_one_in = 10;
+  int64_t max_skew_ms = 200;
+  double max_drift = 0.001;
+  uint64_t transient_error_one_in = 0;
+  std::vector<Fault> faults;
+  std::vector<PhaseCrash> phase_crashes;
+  // Faults that cost a member its place in the group: stalls past the lease, partitions and
+  // clogs past the unreachable timeout (DESIGN §6 "membership faults"; issue 8 item 8).
+  bool membership_faults = false;
+
+  // Draws a plan from `seed`. Without `membership_faults`, stalls stay shorter than a lease and
+  // partitions shorter than the unreachable timeout.
+  static SimPlan FromSeed(uint64_t seed, bool membership_faults = false);
+  std::string Describe() const;
+};
+
+struct SimResult {
+  bool passed = false;
+  std::vector<std::string> failures;
+  uint64_t trace_hash = 0;
+  uint64_t events_run = 0;
+  uint64_t writes = 0;
+  uint64_t acked = 0;
+  uint64_t change_events = 0;
+  int joins_completed = 0;
+  double simulated_s = 0;
+};
+
+class Simulation {
+ public:
+  Simulation(SimPlan plan, replication::ProtocolBreaks breaks, bool verbose);
+  ~Simulation();
+
+  SimResult Run();
+
+  // Scenario building blocks (tests/sim/scenarios.cc drives these directly).
+  SimMember* StartMember();
+  void Crash(SimMember* member, bool restart);
+  void Write(SimMember* member, const std::string& key, bool single_writer,
+             std::function<void(bool acked)> done);
+  EventLoop& loop() { return loop_; }
+  SimNetwork& network() { return network_; }
+  SimRegistry& registry() { return registry_; }
+  Oracle& oracle() { return oracle_; }
+  Random& random() { return random_; }
+  std::vector<SimMember*> Alive();
+  SimMember* ByName(std::string_view name);
+  // Runs until every member settled (or `bound_us` passed); returns whether it settled.
+  bool Settle(int64_t bound_us);
+  // The final checks; the result.
+  SimResult Finish(bool settled);
+
+ private:
+  void OnJoinPhase(SimMember& member, replication::JoinPhase from, replication::JoinPhase to);
+  void ScheduleWorkload();
+  void RandomWrite();
+  void SingleWriter(int index, SimMember* member);
+  void RandomRead();
+  void Apply(const Fault& fault);
+  SimMember* Pick(bool active_only);
+  bool Quiet();
+  std::map<uint64_t, SimMember*> MemberMap();
+
+  SimPlan plan_;
+  replication::ReplicatorOptions options_;
+  EventLoop loop_;
+  Random random_;
+  SimNetwork network_;
+  SimRegistry registry_;
+  Oracle oracle_;
+  World world_;
+  std::vector<std::unique_ptr<SimMember>> members_;  // crashed ones stay, dead
+  int next_name_ = 1;
+  bool writing_ = true;
+  std::vector<PhaseCrash> phase_crashes_;  // not yet fired
+  int joins_completed_ = 0;
+};
+
+}  // namespace weft::sim
