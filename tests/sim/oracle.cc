@@ -1,5 +1,7 @@
 #include "tests/sim/oracle.h"
 
+#include <cstdlib>
+
 #include "tests/sim/sim_member.h"
 #include <fmt/format.h>
 
@@ -11,10 +13,6 @@ std::string Show(const std::optional<std::string>& value) {
     return "(absent)";
   }
   return value->size() <= 40 ? "'" + *value + "'" : "'" + value->substr(0, 37) + "...'";
-}
-
-std::string Show(const std::optional<std::string_view>& value) {
-  return Show(value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
 }
 
 std::string Show(const storage::Version& version) {
@@ -113,6 +111,13 @@ void Oracle::Record(SimMember& member, const std::string& key, const storage::Ve
 }
 
 void Oracle::OnEvent(SimMember& member, const replication::ChangeEvent& event) {
+  if (const char* debug = std::getenv("WEFT_SIM_DEBUG_KEY");
+      debug != nullptr && event.key == debug) {
+    fmt::print(stderr, "EVENT {} {} old={} new={} {} pending={} local={}\n", member.name(),
+               event.key, Show(Owned(event.old_value)), Show(Owned(event.new_value)),
+               Show(event.version), members_[member.id()].pending.has_value(),
+               members_[member.id()].local.has_value());
+  }
   ++events_seen_;
   MemberState& state = members_[member.id()];
   ++state.events;
@@ -175,7 +180,18 @@ void Oracle::OnEvent(SimMember& member, const replication::ChangeEvent& event) {
                     "had no event before",
                     Where(member, key), Show(event.version)));
   }
+  state.event_old[{event.version.origin, event.version.seq}] = old_value;
   Record(member, key, event.version, new_value);
+}
+
+void Oracle::OnAttemptStart(SimMember& member, bool retry) {
+  const size_t held = member.store().KeyCount() + member.store().TombstoneCount();
+  if (retry && held > 0) {
+    Fail(
+        fmt::format("image: {} starts a new join attempt holding {} entries of the last "
+                    "attempt's partial image",
+                    member.name(), held));
+  }
 }
 
 void Oracle::OnChangeArriving(SimMember& member, uint64_t from,
@@ -214,6 +230,21 @@ void Oracle::OnChangeArriving(SimMember& member, uint64_t from,
                               : std::nullopt;
     } else {
       pending.old_value = held_live;
+    }
+    // A repair's pre-image is what the repairer held before that change: its own event's old.
+    if (!last.any && change.has_pre && from != post.version.origin) {
+      const auto& repairer = members_[from].event_old;
+      if (auto it = repairer.find({post.version.origin, post.version.seq}); it != repairer.end()) {
+        const std::optional<std::string> shipped =
+            change.pre_present ? std::optional<std::string>(std::string(change.pre_value))
+                               : std::nullopt;
+        if (shipped != it->second) {
+          Fail(
+              fmt::format("repair: {} change {} repaired with pre={}, the repairer's event had "
+                          "old={}",
+                          Where(member, key), Show(post.version), Show(shipped), Show(it->second)));
+        }
+      }
     }
     // The shipped pre-image must be what its origin held (a repair ships the repairer's).
     if (change.has_pre && from == post.version.origin) {
@@ -383,6 +414,15 @@ void Oracle::CheckEnd(const std::map<uint64_t, SimMember*>& members, bool quiet,
         Fail(fmt::format("liveness: {} awaits the flush of {}", member->name(),
                          other != members.end() ? other->second->name() : "a departed member"));
       }
+    }
+  }
+  for (const auto& [id, member] : members) {
+    if (member->alive() && member->replicator().state() == replication::RegionState::kFailed &&
+        group.Contains(id) && !active.empty()) {
+      Fail(
+          fmt::format("liveness: {} gave up ({}) while still in the group, with ACTIVE members "
+                      "to join from",
+                      member->name(), member->replicator().GetStatus().failure));
     }
   }
   if (active.empty()) {

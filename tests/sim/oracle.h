@@ -82,6 +82,8 @@ class Oracle {
                     const std::map<uint64_t, replication::Marker>& markers,
                     const std::map<uint64_t, SimMember*>& members);
   void OnActive(SimMember& member);
+  // A join attempt starts: a retry must not start with the last attempt's partial image.
+  void OnAttemptStart(SimMember& member, bool retry);
   void OnCrash(SimMember& member);
   // Local writes are reported here before their event fires (so the event can be matched).
   void ExpectLocalEvent(SimMember& member, size_t write);
@@ -118,6 +120,9 @@ class Oracle {
     std::optional<size_t> local;     // the local write whose event is expected now
     uint64_t events = 0;
     std::map<std::string, storage::Version> complete_from;  // provider's store at stabilization
+    // The old value of each event this member made, by (origin, seq): a repair's pre-image is
+    // the repairer's own event's old value.
+    std::map<std::pair<uint64_t, uint64_t>, std::optional<std::string>> event_old;
   };
 
   std::string Where(SimMember& member, std::string_view key) const;

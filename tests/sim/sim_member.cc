@@ -66,7 +66,8 @@ void SimMember::Stall(int64_t duration_us) {
 }
 
 void SimMember::After(int64_t delay_us, std::function<void()> fn) {
-  Schedule(delay_us, "host.after", std::move(fn));
+  // "Soon" is not "next": whatever else is ready may run first, as on an event loop.
+  Schedule(delay_us + static_cast<int64_t>(random_.Uniform(50)), "host.after", std::move(fn));
 }
 
 void SimMember::Post(std::function<void()> fn) {
@@ -120,6 +121,9 @@ void SimMember::OnRegionState(replication::RegionState state) {
 }
 
 void SimMember::OnJoinPhase(replication::JoinPhase from, replication::JoinPhase to) {
+  if (to == replication::JoinPhase::kIntent) {
+    world_.oracle.OnAttemptStart(*this, from == replication::JoinPhase::kRetry);
+  }
   if (world_.on_phase) {
     world_.on_phase(*this, from, to);
   }

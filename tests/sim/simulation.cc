@@ -156,6 +156,11 @@ Simulation::Simulation(SimPlan plan, replication::ProtocolBreaks breaks, bool ve
   options_.image_window_bytes = 16 * 1024;
   options_.lane_payload_bytes = 16 * 1024;
   options_.postimage_shard_count = 16;
+  // State kept for a while is bounded by its TTL; short ones let the final checks see it gone.
+  options_.early_marker_ttl_ms = 5'000;
+  options_.stabilized_ttl_ms = 5'000;
+  // Short reconcile steps, so that live changes and control records fall between them.
+  options_.reconcile_batch = 1 + random_.Uniform(16);
   options_.breaks = breaks;
   phase_crashes_ = plan_.phase_crashes;
 }
@@ -531,8 +536,9 @@ bool Simulation::Settle(int64_t bound_us) {
     loop_.RunUntil(loop_.now_us() + 250 * kMs);
     oracle_.CheckCounters(MemberMap());
     if (Quiet()) {
-      // One more heartbeat round, so that late control records settle too.
-      loop_.RunUntil(loop_.now_us() + 1 * kSecond);
+      // Long enough for late control records to settle and for what is kept for a TTL to
+      // expire: nothing may be left after that.
+      loop_.RunUntil(loop_.now_us() + 6 * kSecond);
       if (Quiet()) {
         return true;
       }

@@ -4,6 +4,7 @@
 //   weft-sim --seeds A..B [--jobs J]   a batch: `N passed, N failed` and, for each failure, the
 //                                      command that replays it
 //   weft-sim --regressions FILE        the seeds listed in FILE (one per line, # comments)
+//   --until-failure                    a batch stops starting seeds after the first failure
 //   --membership-faults                also stalls past the lease and partitions past the
 //                                      unreachable timeout (members lose their place)
 //   --break NAME                       removes one safeguard (skip-drain,
@@ -14,12 +15,14 @@
 // WEFT_CHECK), a hang or a leak in one seed is that seed's failure, not the batch's.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/sim/simulation.h"
@@ -35,18 +38,31 @@ using weft::sim::SimResult;
 using weft::sim::Simulation;
 
 bool ParseBreak(const std::string& name, ProtocolBreaks* breaks) {
-  if (name == "skip-drain") {
-    breaks->skip_drain = true;
-  } else if (name == "image-overwrites-postimage") {
-    breaks->image_overwrites_postimage = true;
-  } else if (name == "release-before-flush") {
-    breaks->release_before_flush = true;
-  } else if (name == "ack-before-joiner-applies") {
-    breaks->ack_before_joiner_applies = true;
-  } else {
-    return false;
+  const std::pair<const char*, bool ProtocolBreaks::*> kBreaks[] = {
+      {"skip-drain", &ProtocolBreaks::skip_drain},
+      {"image-overwrites-postimage", &ProtocolBreaks::image_overwrites_postimage},
+      {"release-before-flush", &ProtocolBreaks::release_before_flush},
+      {"ack-before-joiner-applies", &ProtocolBreaks::ack_before_joiner_applies},
+      {"bug1-stale-reconcile", &ProtocolBreaks::stale_reconcile},
+      {"bug2-stale-release-recipients", &ProtocolBreaks::stale_release_recipients},
+      {"bug3-forget-image-for-repair", &ProtocolBreaks::forget_image_for_repair},
+      {"bug4-repair-without-pre-image", &ProtocolBreaks::repair_without_pre_image},
+      {"bug5-release-tickets-on-close", &ProtocolBreaks::release_tickets_on_close},
+      {"bug6-clear-without-barrier", &ProtocolBreaks::clear_without_barrier},
+      {"bug7-skip-release-sweep", &ProtocolBreaks::skip_release_sweep},
+      {"bug8-blacklist-failed-providers", &ProtocolBreaks::blacklist_failed_providers},
+      {"bug9-silent-marking-failure", &ProtocolBreaks::silent_marking_failure},
+      {"bug10-keep-pre-images-at-active", &ProtocolBreaks::keep_pre_images_at_active},
+      {"bug11-admit-any-requester", &ProtocolBreaks::admit_any_requester},
+      {"bug12-reuse-stream-ids", &ProtocolBreaks::reuse_stream_ids},
+  };
+  for (const auto& [known, field] : kBreaks) {
+    if (name == known) {
+      breaks->*field = true;
+      return true;
+    }
   }
-  return true;
+  return false;
 }
 
 bool membership_faults = false;
@@ -91,7 +107,7 @@ std::string Drain(int fd) {
 }
 
 int RunBatch(const std::vector<uint64_t>& seeds, const ProtocolBreaks& breaks,
-             const std::string& break_flag, int jobs, int timeout_s) {
+             const std::string& break_flag, int jobs, int timeout_s, bool until_failure) {
   int passed = 0;
   int failed = 0;
   std::vector<Child> running;
@@ -131,6 +147,9 @@ int RunBatch(const std::vector<uint64_t>& seeds, const ProtocolBreaks& breaks,
     }
   };
   while (next < seeds.size() || !running.empty()) {
+    if (until_failure && failed > 0) {
+      next = seeds.size();  // let the running ones finish; start no more
+    }
     while (next < seeds.size() && static_cast<int>(running.size()) < jobs) {
       int pipe_fds[2];
       if (pipe(pipe_fds) != 0) {
@@ -178,6 +197,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::off);
   std::vector<uint64_t> seeds;
   bool single = false;
+  bool until_failure = false;
   bool verbose = false;
   int jobs = 1;
   int timeout_s = 120;
@@ -206,7 +226,7 @@ int main(int argc, char** argv) {
       std::ifstream file(value());
       std::string line;
       while (std::getline(file, line)) {
-        if (!line.empty() && line[0] != '#') {
+        if (!line.empty() && std::isdigit(static_cast<unsigned char>(line[0]))) {
           seeds.push_back(std::strtoull(line.c_str(), nullptr, 10));
         }
       }
@@ -220,6 +240,8 @@ int main(int argc, char** argv) {
       timeout_s = std::max(1, std::atoi(value().c_str()));
     } else if (arg == "--trace") {
       verbose = true;
+    } else if (arg == "--until-failure") {
+      until_failure = true;
     } else if (arg == "--membership-faults") {
       membership_faults = true;
     } else if (arg == "--break") {
@@ -240,5 +262,5 @@ int main(int argc, char** argv) {
     PrintResult(seeds[0], result);
     return result.passed ? 0 : 1;
   }
-  return RunBatch(seeds, breaks, break_flag, jobs, timeout_s);
+  return RunBatch(seeds, breaks, break_flag, jobs, timeout_s, until_failure);
 }

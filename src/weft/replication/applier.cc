@@ -23,6 +23,7 @@ void Applier::BeginJoin() {
       storage::StoreOptions{.shard_count = index_shard_count_}, clock_);
   // The index must keep every deletion it saw: a tombstone there is the key's last event.
   index_->PauseTombstonePurge();
+  index_released_.store(false, std::memory_order_release);
   mode_ = Mode::kJoining;
 }
 
@@ -40,6 +41,7 @@ void Applier::BeginMerge() {
 std::unique_ptr<storage::Store> Applier::EndJoin() {
   WEFT_CHECK(mode_ == Mode::kMerging);
   mode_ = Mode::kActive;
+  index_released_.store(true, std::memory_order_release);
   return std::move(index_);
 }
 
@@ -119,6 +121,9 @@ void Applier::ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base
 
 uint64_t Applier::Reconcile(uint64_t cursor, size_t count) {
   WEFT_CHECK(mode_ == Mode::kMerging);
+  if (break_stale_reconcile) {
+    return ReconcileFromCopies(cursor, count);
+  }
   // Keys only: each is reconciled from what both stores hold under their locks, never from a
   // copy that a change applied in between could have made stale.
   std::vector<std::string> keys;
@@ -128,6 +133,39 @@ uint64_t Applier::Reconcile(uint64_t cursor, size_t count) {
     ReconcileKey(key);
   }
   return cursor;
+}
+
+uint64_t Applier::ReconcileFromCopies(uint64_t cursor, size_t count) {
+  // What the merge did before issue 8: copy a batch, merge the copies later, while live changes
+  // go on in between.
+  for (const CopiedEntry& copy : copied_) {
+    const storage::EntryView view{copy.key, copy.value, copy.version, copy.expire_at_unix_ms,
+                                  copy.tombstone};
+    base_.WithKey(copy.key, [&](storage::LockedKeys& base) {
+      const std::optional<storage::EntryView> held = base.FindAny(copy.key);
+      if (!held || view.version.NewerThan(held->version)) {
+        base.ApplyIfNewer(view);
+      } else if (!(held->version == view.version)) {
+        EmitChange(consumer_, region_, copy.key,
+                   copy.tombstone ? std::nullopt : std::optional<std::string_view>(copy.value),
+                   *held);
+        index_->WithKey(copy.key, [&](storage::LockedKeys& index) { index.ApplyIfNewer(*held); });
+        ++corrections_;
+      }
+    });
+  }
+  copied_.clear();
+  if (copied_last_) {
+    copied_last_ = false;
+    return 0;
+  }
+  cursor = index_->Scan(
+      cursor, count, /*include_tombstones=*/true, [&](const storage::EntryView& entry) {
+        copied_.push_back(CopiedEntry{std::string(entry.key), std::string(entry.value),
+                                      entry.version, entry.expire_at_unix_ms, entry.tombstone});
+      });
+  copied_last_ = cursor == 0;
+  return copied_last_ ? 1 : cursor;  // one more step merges the last copies
 }
 
 void Applier::ReconcileKey(std::string_view key) {

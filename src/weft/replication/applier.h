@@ -23,9 +23,11 @@
 // flush phase update it through the WritePath, under the same shard locks).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "weft/base/clock.h"
 #include "weft/replication/change_consumer.h"
@@ -57,6 +59,8 @@ class Applier {
   Mode mode() const { return mode_; }
   // The index while joining or merging, else null.
   storage::Store* index() const { return index_.get(); }
+  // Set by EndJoin: writes of older epochs stop taking old values from the retired index.
+  const std::atomic<bool>* index_released() const { return &index_released_; }
 
   // Applies one received change.
   void Apply(const ChangeRecord& change);
@@ -70,10 +74,9 @@ class Applier {
   uint64_t changes_without_pre_image() const { return without_pre_image_; }
   uint64_t index_entries() const;
 
-  // --- deliberate breaks, for the simulator's checker tests only (weftd never sets them) ---
-  // Reconcile keeps the base store's entry where the index is newer (image entries overwrite
-  // newer post-images).
+  // --- deliberate breaks, for the simulator only (region_env.h, ProtocolBreaks) ---
   bool break_image_overwrites_postimage = false;
+  bool break_stale_reconcile = false;
 
  private:
   void ApplyActive(const ChangeRecord& change);
@@ -81,6 +84,17 @@ class Applier {
   // pre-image); `write_base`: merging, the base store takes the change too.
   void ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base, bool write_base);
   void ReconcileKey(std::string_view key);
+  // The stale_reconcile break: merges entries copied a step earlier.
+  struct CopiedEntry {
+    std::string key;
+    std::string value;
+    storage::Version version;
+    int64_t expire_at_unix_ms;
+    bool tombstone;
+  };
+  uint64_t ReconcileFromCopies(uint64_t cursor, size_t count);
+  std::vector<CopiedEntry> copied_;
+  bool copied_last_ = false;
 
   const std::string region_;
   storage::Store& base_;
@@ -91,6 +105,7 @@ class Applier {
   const size_t index_shard_count_;
   Mode mode_ = Mode::kActive;
   std::unique_ptr<storage::Store> index_;
+  std::atomic<bool> index_released_{false};
   uint64_t postimage_changes_ = 0;
   uint64_t corrections_ = 0;
   uint64_t without_pre_image_ = 0;

@@ -9,9 +9,6 @@
 namespace weft::replication {
 namespace {
 
-// Entries reconciled per protocol step: a short step, so live changes interleave.
-constexpr size_t kReconcileBatch = 512;
-
 bool IsTransient(const Status& status) {
   return !absl::IsFailedPrecondition(status) && !absl::IsInvalidArgument(status) &&
          !absl::IsAlreadyExists(status);
@@ -78,6 +75,10 @@ void JoinDriver::BeginAttempt() {
     if (backoff == provider_backoff_until_us_.end() || backoff->second <= now_us) {
       candidates.push_back(member.info.member_id);
     }
+  }
+  if (env_.options.breaks.blacklist_failed_providers && !active.empty() && candidates.empty()) {
+    host_.OnJoinAborted("no provider left to join from");
+    return;
   }
   if (active.empty() || candidates.empty()) {
     // Never "ready" with a partial copy: wait for a provider, and say why.
@@ -153,7 +154,8 @@ void JoinDriver::FailAttempt(std::string_view reason) {
                 reason);
   ++consecutive_failures_;
   const int64_t now_us = env_.clock.NowMonotonicUs();
-  provider_backoff_until_us_[attempt_->provider] = now_us + RetryDelayUs() * 4;
+  provider_backoff_until_us_[attempt_->provider] =
+      env_.options.breaks.blacklist_failed_providers ? INT64_MAX : now_us + RetryDelayUs() * 4;
   if (fetch_ != nullptr) {
     fetch_->Abandon();
     fetch_.reset();
@@ -164,6 +166,11 @@ void JoinDriver::FailAttempt(std::string_view reason) {
   EnterPhase(JoinPhase::kRetry);
   // The partial image goes, behind any chunk still queued on the worker; the next attempt
   // starts once it is gone and a backoff has passed. The post-image store stays.
+  if (env_.options.breaks.clear_without_barrier) {
+    store_.Clear();
+    ScheduleRetry(RetryDelayUs());
+    return;
+  }
   clearing_ = true;
   const uint64_t generation = ++retry_generation_;
   storage::Store& store = store_;
@@ -252,6 +259,9 @@ void JoinDriver::OnImageChunkApplied(uint64_t join_id, uint64_t entries, uint64_
   // A provider's change may reach this member only through the image; if its origin dies, the
   // repair has to know it from here.
   for (const RecentImageEntry& entry : recent) {
+    if (env_.options.breaks.forget_image_for_repair) {
+      break;
+    }
     recent_.Record(entry.key, entry.version, /*pre_known=*/false, std::nullopt, now_us / 1000);
   }
 }
@@ -293,7 +303,7 @@ void JoinDriver::MaybeIncorporate() {
 }
 
 void JoinDriver::ContinueMerge() {
-  reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, kReconcileBatch);
+  reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, env_.options.reconcile_batch);
   if (reconcile_cursor_ != 0) {
     env_.host.After(0, [this] {
       if (phase_ == JoinPhase::kIncorporate) {
@@ -422,12 +432,17 @@ void JoinDriver::MaybeRelease() {
     return;
   }
   if (!env_.options.breaks.release_before_flush) {
-    if (!flush_pending_.empty() || repairs_pending() > 0) {
+    const bool repairs_wait =
+        repairs_pending() > 0 && !env_.options.breaks.repair_without_pre_image;
+    if (!flush_pending_.empty() || repairs_wait) {
       return;
     }
   }
   releasing_ = true;
   reconcile_cursor_ = 0;
+  if (env_.options.breaks.stale_release_recipients) {
+    release_recipients_ = write_path_.Current()->members;
+  }
   ContinueSweep();
 }
 
@@ -435,7 +450,9 @@ void JoinDriver::ContinueSweep() {
   // A last reconcile while the index still decides: every change the image carried before its
   // live copy is in by now (the flushes), so what the base store holds newer than a key's last
   // event is a change that key's events must still show.
-  reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, kReconcileBatch);
+  if (!env_.options.breaks.skip_release_sweep) {
+    reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, env_.options.reconcile_batch);
+  }
   if (reconcile_cursor_ != 0) {
     env_.host.After(0, [this] {
       if (phase_ == JoinPhase::kFlush) {
@@ -448,7 +465,9 @@ void JoinDriver::ContinueSweep() {
   // that began before still use the index, which is freed once they are done.
   retired_index_ = applier_.EndJoin();
   peers_.set_event_index(nullptr);
-  release_epoch_ = peers_.Publish();
+  release_epoch_ = env_.options.breaks.stale_release_recipients
+                       ? write_path_.Replace(std::move(release_recipients_), nullptr)
+                       : peers_.Publish();
   ControlRecord released;
   released.join_id = attempt_->join_id;
   // Views older than this still list this member INITIALIZING; they must not turn pre-images
@@ -483,7 +502,8 @@ void JoinDriver::OnTick() {
     return;
   }
   if ((phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize) &&
-      now_us > attempt_->deadline_us && held_at_ != JoinPhase::kImage) {
+      now_us > attempt_->deadline_us && held_at_ != JoinPhase::kImage &&
+      !env_.options.breaks.silent_marking_failure) {
     FailAttempt(fmt::format("no stabilization within {} ms", env_.options.join_phase_timeout_ms));
   } else if (phase_ == JoinPhase::kImage &&
              now_us - attempt_->last_progress_us > env_.options.image_stall_timeout_ms * 1000) {

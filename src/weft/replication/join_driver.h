@@ -177,6 +177,7 @@ class JoinDriver final : public ImageFetchListener {
   std::set<RepairMark> repairs_expected_;
   std::set<RepairMark> repairs_received_;
   bool releasing_ = false;
+  std::vector<Recipient> release_recipients_;  // the stale_release_recipients break
   uint64_t reconcile_cursor_ = 0;
   uint64_t release_epoch_ = 0;
   std::unique_ptr<storage::Store> retired_index_;

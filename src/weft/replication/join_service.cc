@@ -117,6 +117,9 @@ void JoinService::Mark(const PendingMark& mark) {
 }
 
 void JoinService::Refuse(uint64_t joiner, uint64_t join_id, std::string reason) {
+  if (env_.options.breaks.silent_marking_failure) {
+    return;
+  }
   WEFT_LOG_WARN("region {}: cannot mark join {:016x}: {}", env_.options.region, join_id, reason);
   ControlRecord ack;
   ack.join_id = join_id;
@@ -189,7 +192,7 @@ Status JoinService::AdmitImage(uint64_t joiner, uint64_t join_id) {
     return absl::FailedPreconditionError(
         fmt::format("join {:016x} is not stabilized here", join_id));
   }
-  if (it->second.joiner != joiner) {
+  if (it->second.joiner != joiner && !env_.options.breaks.admit_any_requester) {
     return absl::PermissionDeniedError(
         fmt::format("join {:016x} belongs to another member", join_id));
   }
@@ -238,7 +241,8 @@ void JoinService::OnMemberLeft(uint64_t member) {
 void JoinService::OnTick() {
   const int64_t now_us = env_.clock.NowMonotonicUs();
   std::erase_if(early_markers_, [&](const auto& entry) {
-    return now_us - entry.second.at_us > env_.options.early_marker_ttl_ms * 1000;
+    return now_us - entry.second.at_us > env_.options.early_marker_ttl_ms * 1000 &&
+           !env_.options.breaks.admit_any_requester;
   });
   std::erase_if(stabilized_, [&](const auto& entry) {
     return now_us - entry.second.at_us > env_.options.stabilized_ttl_ms * 1000;

@@ -98,6 +98,7 @@ void LaneSender::OnFrame(uint8_t type, std::string_view payload) {
     failures_ = 0;
     outbox_->Rewind(*counter);
     state_ = State::kStreaming;
+    last_sent_us_ = last_heard_us_;  // an idle lane heartbeats an interval after the resume
     channel_->Wake();
   } else if (type == static_cast<uint8_t>(FrameType::kAck) && state_ == State::kStreaming) {
     outbox_->Acknowledge(*counter, clock_.NowMonotonicUs());
@@ -168,6 +169,9 @@ void LaneSender::Lost(std::string_view why) {
   }
   state_ = State::kBackoff;
   heartbeat_due_ = false;
+  if (break_release_tickets_) {
+    outbox_->ReleaseTicketsKeepRecords();
+  }
   ++failures_;
   const int64_t ceiling =
       std::min(timings_.redial_max_us, timings_.redial_min_us << std::min(failures_ - 1, 20));

@@ -46,6 +46,8 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   LaneSender(Host& host, const Clock& clock, Random& random, const LaneTimings& timings,
              membership::MemberInfo peer, std::string region, ChannelOpen open,
              std::shared_ptr<Outbox> outbox);
+  // The simulator's release_tickets_on_close break.
+  void set_break_release_tickets_on_close(bool on) { break_release_tickets_ = on; }
   LaneSender(const LaneSender&) = delete;
   LaneSender& operator=(const LaneSender&) = delete;
 
@@ -96,6 +98,7 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   int64_t down_since_us_ = 0;
   int64_t last_sent_us_ = 0;
   bool heartbeat_due_ = false;
+  bool break_release_tickets_ = false;
   std::string payload_;  // reused between pulls
 };
 

@@ -98,6 +98,16 @@ void Outbox::Rewind(uint64_t through) {
   wake_pending_ = true;  // the caller pulls next
 }
 
+void Outbox::ReleaseTicketsKeepRecords() {
+  MutexLock lock(&mutex_);
+  for (Item& item : items_) {
+    if (item.ticket != nullptr) {
+      item.ticket->Release();
+      item.ticket.reset();
+    }
+  }
+}
+
 void Outbox::Retire() {
   MutexLock lock(&mutex_);
   retired_ = true;

@@ -73,6 +73,9 @@ class Outbox {
   // The recipient left the group: release every ticket now, and take none from later appends
   // (a writer may still hold a recipient snapshot that lists it).
   void Retire();
+  // Releases every ticket but keeps the records: only the simulator's release_tickets_on_close
+  // break calls it (the sync contract forbids it).
+  void ReleaseTicketsKeepRecords();
   // Whether unsent records wait (the sender has something to pull).
   bool has_unsent() const;
 

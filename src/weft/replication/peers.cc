@@ -38,7 +38,7 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   timings.redial_max_us = options.redial_max_ms * 1000;
   timings.payload_bytes = options.lane_payload_bytes;
   for (uint32_t lane = 0; lane < options.lanes; ++lane) {
-    const uint64_t stream_id = next_stream_id_++;
+    const uint64_t stream_id = options.breaks.reuse_stream_ids ? lane + 1 : next_stream_id_++;
     peer.outboxes->lanes.push_back(std::make_unique<Outbox>(options.outbox_bytes_max, stream_id));
     ChannelOpen open;
     open.from = env_.self.member_id;
@@ -52,6 +52,8 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
     peer.senders.push_back(std::make_shared<LaneSender>(env_.host, env_.clock, env_.random, timings,
                                                         info, options.region, open,
                                                         std::move(shared)));
+    peer.senders.back()->set_break_release_tickets_on_close(
+        options.breaks.release_tickets_on_close);
     peer.senders.back()->Start();
   }
   return peer;
@@ -97,7 +99,7 @@ uint64_t Peers::Publish() {
   for (const auto& [id, peer] : peers_) {
     recipients.push_back(Recipient{peer.outboxes, peer.wants_pre_image});
   }
-  return write_path_.Replace(std::move(recipients), event_index_);
+  return write_path_.Replace(std::move(recipients), event_index_, event_index_released_);
 }
 
 bool Peers::SendControl(uint64_t to, RecordKind kind, const ControlRecord& control, uint32_t lane) {

@@ -65,7 +65,10 @@ class Peers {
   uint64_t Publish();
   // Where local writes keep a joiner's event index in its flush phase (null: nowhere). Takes
   // effect at the next Publish.
-  void set_event_index(storage::Store* index) { event_index_ = index; }
+  void set_event_index(storage::Store* index, const std::atomic<bool>* released = nullptr) {
+    event_index_ = index;
+    event_index_released_ = released;
+  }
 
   // Appends a control record to `lane` of the peer's outbound lanes. Returns false if the peer
   // is unknown.
@@ -97,6 +100,7 @@ class Peers {
   std::vector<std::shared_ptr<LaneReceiver>> receivers_;
   uint64_t next_stream_id_ = 1;
   storage::Store* event_index_ = nullptr;
+  const std::atomic<bool>* event_index_released_ = nullptr;
 };
 
 }  // namespace weft::replication

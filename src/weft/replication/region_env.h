@@ -16,16 +16,47 @@
 
 namespace weft::replication {
 
-// Deliberate breaks of the protocol, for the simulator's checker tests only (weftd never sets
-// them): each removes one safeguard, and the simulator's oracles must catch it.
+// Deliberate breaks of the protocol, for the simulator only (weftd never sets them). Each
+// removes one safeguard or reverts one fix, and the simulator's oracles must catch it: the first
+// four are the checker tests of docs/design/simulation.md; the others bring back the bugs found
+// in review (issue 8), each with the seed or scenario that catches it (tests/sim/breaks.txt).
 struct ProtocolBreaks {
   bool skip_drain = false;                  // markers read counters before in-flight writes end
   bool image_overwrites_postimage = false;  // the merge keeps image entries over newer ones
   bool release_before_flush = false;        // free the index before every JoinFlush arrived
-  bool ack_before_joiner_applies = false;   // a joiner acknowledges a change it has not applied
+  bool ack_before_joiner_applies = false;   // a joiner's lanes take no sync tickets
+  // Bug 1: the merge copies a batch of post-image entries and merges the copies a step later.
+  bool stale_reconcile = false;
+  // Bug 2: the release installs the recipient set as it was when the release began.
+  bool stale_release_recipients = false;
+  // Bug 3: image entries are not remembered for departure repair.
+  bool forget_image_for_repair = false;
+  // Bug 4: repairs ship no pre-image, and the release does not wait for RepairDone.
+  bool repair_without_pre_image = false;
+  // Bug 5: a lane that closes releases the tickets of the writes waiting on it.
+  bool release_tickets_on_close = false;
+  // Bug 6: a failed attempt clears the base store at once, ahead of chunks still queued.
+  bool clear_without_barrier = false;
+  // Bug 7: no last reconcile before the release.
+  bool skip_release_sweep = false;
+  // Bug 8: a provider that failed once is never tried again; none left: FAILED.
+  bool blacklist_failed_providers = false;
+  // Bug 9: a member that cannot mark says nothing (and the joiner has no phase deadline).
+  bool silent_marking_failure = false;
+  // Bug 10: pre-image flags set while joining survive this member's own ACTIVE.
+  bool keep_pre_images_at_active = false;
+  // Bug 11: any member may fetch the image of a stabilized join; early markers never expire.
+  bool admit_any_requester = false;
+  // Bug 12: a lane re-created for the same member reuses its stream id.
+  bool reuse_stream_ids = false;
+
   bool any() const {
     return skip_drain || image_overwrites_postimage || release_before_flush ||
-           ack_before_joiner_applies;
+           ack_before_joiner_applies || stale_reconcile || stale_release_recipients ||
+           forget_image_for_repair || repair_without_pre_image || release_tickets_on_close ||
+           clear_without_barrier || skip_release_sweep || blacklist_failed_providers ||
+           silent_marking_failure || keep_pre_images_at_active || admit_any_requester ||
+           reuse_stream_ids;
   }
 };
 
@@ -64,6 +95,9 @@ struct ReplicatorOptions {
   // whose image was not asked for.
   int64_t early_marker_ttl_ms = 60'000;
   int64_t stabilized_ttl_ms = 60'000;
+  // Post-image entries reconciled per protocol step (incorporate, release): short steps, so
+  // live changes interleave.
+  size_t reconcile_batch = 512;
   size_t image_chunk_bytes = 256 * 1024;
   uint64_t image_window_bytes = 8 << 20;  // credit the joiner keeps granted
   uint64_t image_rate_limit_bytes_per_s = 0;

@@ -44,6 +44,7 @@ RegionReplicator::RegionReplicator(ReplicatorOptions options, storage::Store& st
           env_, peers_, write_path_, store, [this] { return serving(); }, observer),
       driver_(env_, *this, peers_, applier_, write_path_, store, versions, recent_) {
   applier_.break_image_overwrites_postimage = options_.breaks.image_overwrites_postimage;
+  applier_.break_stale_reconcile = options_.breaks.stale_reconcile;
   write_path_.set_break_ack_before_joiner_applies(options_.breaks.ack_before_joiner_applies);
 }
 
@@ -240,17 +241,15 @@ void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
   // Pre-images go exactly to the members this view lists as joining: one that turned ACTIVE
   // before us will never send us its JoinComplete (it did not know us ACTIVE), so pre-images
   // set while we were joining must not outlive this moment.
-  bool changed = false;
   for (const membership::GroupMember& member : view.members) {
-    if (member.info.member_id != self_.member_id) {
-      changed |= peers_.SetWantsPreImage(member.info.member_id,
-                                         member.state == membership::MemberState::kInitializing);
+    if (member.info.member_id != self_.member_id && !options_.breaks.keep_pre_images_at_active) {
+      peers_.SetWantsPreImage(member.info.member_id,
+                              member.state == membership::MemberState::kInitializing);
     }
   }
-  (void)changed;
   // Until the join is released, local writes keep the post-image store (the event index)
   // current: in place before the first write is accepted.
-  peers_.set_event_index(applier_.index());
+  peers_.set_event_index(applier_.index(), applier_.index_released());
   peers_.Publish();
   if (own_purge_paused_) {
     store_.ResumeTombstonePurge();
@@ -350,7 +349,7 @@ std::shared_ptr<ChannelSession> RegionReplicator::AcceptLane(uint64_t peer, cons
 std::shared_ptr<ChannelSession> RegionReplicator::AcceptImage(uint64_t peer,
                                                               const ImageRequest& request,
                                                               Channel& channel, Status* refusal) {
-  if (request.joiner != peer) {
+  if (request.joiner != peer && !options_.breaks.admit_any_requester) {
     *refusal = absl::PermissionDeniedError("an image may be requested only by its joiner");
     return nullptr;
   }
@@ -482,7 +481,11 @@ void RegionReplicator::RepairDeparted(uint64_t origin) {
       if (held && held->version.origin == origin && !set->members.empty()) {
         // The pre-image is what this member held before that very change, when it knows it.
         const bool pre_known = change.pre_known && held->version == change.version;
-        write_path_.Resend(*set, *held, pre_known, change.pre_value);
+        if (options_.breaks.repair_without_pre_image) {
+          write_path_.Resend(*set, *held, /*pre_known=*/true, std::nullopt);  // "was absent"
+        } else {
+          write_path_.Resend(*set, *held, pre_known, change.pre_value);
+        }
         ++repaired;
       }
     });

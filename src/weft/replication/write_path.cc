@@ -57,7 +57,9 @@ void WritePath::Enqueue(const RecipientSet& set, const storage::EntryView* befor
                         const std::shared_ptr<WriteTicket>* ticket) {
   std::optional<std::string_view> old_value =
       before != nullptr ? std::optional<std::string_view>(before->value) : std::nullopt;
-  if (set.event_index != nullptr) {
+  const bool released = set.event_index_released != nullptr &&
+                        set.event_index_released->load(std::memory_order_acquire);
+  if (set.event_index != nullptr && !released) {
     // A joiner's flush phase: the index holds the key's last event if it has the key (the base
     // store may hold a newer image entry whose event is still to come).
     set.event_index->WithKey(after.key, [&](storage::LockedKeys& index) {
@@ -124,12 +126,14 @@ void WritePath::OnLocalChange(const storage::EntryView* before, const storage::E
   End(*set);
 }
 
-uint64_t WritePath::Replace(std::vector<Recipient> members, storage::Store* event_index) {
+uint64_t WritePath::Replace(std::vector<Recipient> members, storage::Store* event_index,
+                            const std::atomic<bool>* event_index_released) {
   MutexLock lock(&mutex_);
   auto next = std::make_shared<RecipientSet>();
   next->epoch = current_->epoch + 1;
   next->members = std::move(members);
   next->event_index = event_index;
+  next->event_index_released = event_index_released;
   if (auto it = in_flight_.find(current_->epoch); it != in_flight_.end() && it->second == 0) {
     in_flight_.erase(it);
   }

@@ -65,6 +65,9 @@ struct RecipientSet {
   // A joiner between its incorporate and its release: local writes keep this store (its event
   // index) current and take their events' old values from it. Null otherwise.
   storage::Store* event_index = nullptr;
+  // Set once the join is released: from then the base store decides, also for writes of this
+  // (older) epoch that enqueue late; the index is no longer kept current by everyone.
+  const std::atomic<bool>* event_index_released = nullptr;
 };
 
 class WritePath final : public storage::ChangeObserver {
@@ -92,7 +95,8 @@ class WritePath final : public storage::ChangeObserver {
 
   // --- the protocol thread ---
   // Installs a new set in a new epoch and returns the epoch.
-  uint64_t Replace(std::vector<Recipient> members, storage::Store* event_index);
+  uint64_t Replace(std::vector<Recipient> members, storage::Store* event_index,
+                   const std::atomic<bool>* event_index_released = nullptr);
   // True once no write that began before `epoch` is still between Begin and End.
   bool Drained(uint64_t epoch) const;
   std::shared_ptr<const RecipientSet> Current() const;

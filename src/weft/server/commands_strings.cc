@@ -211,7 +211,6 @@ void GetEx(CommandContext& context) {
 }
 
 void MGet(CommandContext& context) {
-  Database& database = context.database();
   context.reply.ArrayHeader(context.args.size() - 1);
   // Each key is read under its own shard lock: MGET is not a snapshot in Redis Cluster either,
   // and taking one lock at a time keeps a large MGET from blocking writers on many shards.
