@@ -9,6 +9,7 @@ on 127.0.0.1 with free ports; every wait is bounded.
 """
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.request
 
 import redis
@@ -28,34 +30,53 @@ ETCD_BIN = "/usr/bin/etcd"
 
 
 class Etcd:
-    """A throwaway single-node etcd on free loopback ports."""
+    """A throwaway single-node etcd on free loopback ports.
+
+    Fault injection for the registry itself: stop() then restart() is an outage that keeps the
+    data (the same data directory and ports, as an operator restarting etcd); freeze() and thaw()
+    hang it instead (SIGSTOP, SIGCONT: connections are accepted by the kernel and never answered).
+    Note that a frozen etcd expires every lease whose TTL passed as soon as it is thawed, while a
+    restarted one extends every lease by its TTL (etcd 3.4).
+    """
 
     def __init__(self):
         self.dir = None
         self.process = None
         self.client_port = None
+        self.peer_port = None
+        self.frozen = False
 
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="weft-it-etcd-")
         for _ in range(5):
-            self.client_port, peer_port = free_port(), free_port()
-            client = "http://127.0.0.1:%d" % self.client_port
-            peer = "http://127.0.0.1:%d" % peer_port
-            log = open(os.path.join(self.dir, "etcd.log"), "ab")
-            self.process = subprocess.Popen(
-                [ETCD_BIN, "--name", "it", "--data-dir", os.path.join(self.dir, "data"),
-                 "--listen-client-urls", client, "--advertise-client-urls", client,
-                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                 "--initial-cluster", "it=" + peer, "--log-level", "error"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent)
-            log.close()
+            self.client_port, self.peer_port = free_port(), free_port()
+            self._launch()
             try:
                 wait_until(self._healthy, 15, "etcd health")
                 return self
             except AssertionError:
                 self.stop()
         raise AssertionError("etcd did not start")
+
+    def restart(self, timeout_s=30):
+        """Starts etcd again on its data directory and ports after stop(); returns once healthy."""
+        assert self.process.poll() is not None, "etcd is still running"
+        self._launch()
+        wait_until(self._healthy, timeout_s, "etcd healthy again on port %d" % self.client_port)
+        return self
+
+    def _launch(self):
+        client = "http://127.0.0.1:%d" % self.client_port
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [ETCD_BIN, "--name", "it", "--data-dir", os.path.join(self.dir, "data"),
+             "--listen-client-urls", client, "--advertise-client-urls", client,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", "it=" + peer, "--log-level", "error"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent)
+        log.close()
 
     def _healthy(self):
         if self.process.poll() is not None:
@@ -71,10 +92,39 @@ class Etcd:
     def url(self):
         return "etcd://127.0.0.1:%d" % self.client_port
 
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "etcd.log")
+
+    def freeze(self):
+        """SIGSTOP: etcd keeps its sockets open and answers nothing until thaw()."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self, timeout_s=30):
+        """SIGCONT after freeze(); returns once etcd answers its health check again."""
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.frozen = False
+        wait_until(self._healthy, timeout_s, "etcd healthy again after SIGCONT")
+
+    def stop(self, graceful=False):
+        """Ends the process (SIGKILL, or SIGTERM as an operator's `systemctl stop` sends);
+        its data directory stays for restart()."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if self.frozen:
+            # A stopped process acts on SIGKILL alone; SIGCONT first, so that TERM works too.
+            self.process.send_signal(signal.SIGCONT)
+            self.frozen = False
+        if graceful:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        self.process.kill()
+        self.process.wait(timeout=10)
 
     def cleanup(self):
         self.stop()
@@ -252,6 +302,7 @@ class Writer(threading.Thread):
         self.expiring = set()    # keys last written with a short TTL
         self.ops = 0
         self.errors = 0
+        self.failure = None      # the error reply that ended run(), if one did
         self.max_latency_s = 0.0
         self._halt = threading.Event()
 
@@ -295,23 +346,112 @@ class Writer(threading.Thread):
                     return  # its member is gone
             except redis.exceptions.ResponseError as e:
                 if "LOADING" not in str(e):
+                    self.failure = e
                     raise
                 self.errors += 1
                 time.sleep(0.01)
 
-    def check_on(self, member):
-        """Every acknowledged write is there with its last acknowledged value."""
+    def lost_on(self, member):
+        """The acknowledged writes `member` does not hold: [(key, expected, found)], where found
+        is neither the last acknowledged value nor one in doubt. Raises redis errors (a member
+        that refuses reads cannot be checked)."""
         client = member.client()
         keys = [k for k in self.acked if k not in self.expiring]
+        lost = []
         for start in range(0, len(keys), 500):
             batch = keys[start:start + 500]
             values = client.mget(batch)
             for key, found in zip(batch, values):
                 expected = self.acked[key]
-                if found == expected:
-                    continue
-                if found in self.in_doubt.get(key, ()):
-                    continue
-                raise AssertionError("%s on %s: expected %r, found %r" %
-                                     (key, member.name, expected, found))
-        return len(keys)
+                if found != expected and found not in self.in_doubt.get(key, ()):
+                    lost.append((key, expected, found))
+        return lost
+
+    def check_on(self, member):
+        """Every acknowledged write is there with its last acknowledged value."""
+        lost = self.lost_on(member)
+        if lost:
+            key, expected, found = lost[0]
+            raise AssertionError("%s on %s: expected %r, found %r (%d of %d acknowledged keys "
+                                 "wrong)" % (key, member.name, expected, found, len(lost),
+                                             len(self.acked)))
+        return len([k for k in self.acked if k not in self.expiring])
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Base class of the cluster tests: a fresh cluster name per test (its registry keys never
+    meet another test's), members started through member() and always stopped, their logs
+    printed when the test failed.
+
+    One etcd serves the whole class; a class whose tests stop or freeze etcd sets
+    `etcd_per_test` and gets its own in every test instead.
+    """
+
+    etcd = None
+    etcd_per_test = False
+
+    @classmethod
+    def setUpClass(cls):
+        if not cls.etcd_per_test:
+            cls.etcd = Etcd().start()
+        cls.dir = tempfile.mkdtemp(prefix="weft-it-cluster-")
+        cls.secret = write_secret(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.etcd:
+            cls.etcd.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        if self.etcd_per_test:
+            self.etcd = Etcd()
+            # Cleanups run after tearDown, so etcd outlives the members that use it.
+            self.addCleanup(self.etcd.cleanup)
+            self.etcd.start()
+        self.cluster = "it-%s-%d" % (self._testMethodName[-20:].replace("_", "-"),
+                                     random.getrandbits(32))
+        self.members = []
+
+    def tearDown(self):
+        for member in self.members:
+            if self._failed():
+                print("--- log of %s ---\n%s" % (member.name, member.log_tail()))
+            member.cleanup()
+
+    def _failed(self):
+        outcome = self._outcome
+        if hasattr(outcome, "errors"):  # Python < 3.11
+            return any(error for _, error in outcome.errors)
+        result = outcome.result
+        return any(test is self for test, _ in result.errors + result.failures)
+
+    def member(self, name, *args, secret=None):
+        member = Member(name, self.etcd, secret or self.secret, self.cluster, args).start()
+        self.members.append(member)
+        return member
+
+    def cluster_of(self, count):
+        members = []
+        for i in range(count):
+            m = self.member("m%d" % (i + 1))
+            wait_active(m)
+            members.append(m)
+        return members
+
+    def preload(self, member, keys, value_size=100, prefix="pre"):
+        client = member.client()
+        pipe = client.pipeline(transaction=False)
+        for i in range(keys):
+            pipe.set("%s:%d" % (prefix, i), b"v" * value_size)
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+
+    def assert_converged(self, members, writers=()):
+        wait_quiet(members)
+        digests = {m.name: m.digest() for m in members}
+        self.assertEqual(len(set(digests.values())), 1, "digests differ: %s" % digests)
+        for writer in writers:
+            for m in members:
+                writer.check_on(m)

@@ -8,84 +8,20 @@ present with its last acknowledged value (single-writer keys) on every member.
 """
 
 import os
-import random
 import signal
 import socket
 import struct
 import tempfile
 import threading
 import time
-import unittest
 
 import harness
 import redis
-from cluster_harness import (Etcd, Member, Writer, wait_active, wait_quiet, write_secret)
+from cluster_harness import ClusterTestCase, Writer, wait_active, wait_quiet, write_secret
 from harness import wait_until
 
 
-class ClusterTest(unittest.TestCase):
-    etcd = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.etcd = Etcd().start()
-        cls.dir = tempfile.mkdtemp(prefix="weft-it-cluster-")
-        cls.secret = write_secret(cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.etcd:
-            cls.etcd.cleanup()
-
-    def setUp(self):
-        # A fresh cluster name per test: its registry keys never meet another test's.
-        self.cluster = "it-%s-%d" % (self._testMethodName[-20:].replace("_", "-"),
-                                     random.getrandbits(32))
-        self.members = []
-
-    def tearDown(self):
-        for member in self.members:
-            if self._failed():
-                print("--- log of %s ---\n%s" % (member.name, member.log_tail()))
-            member.cleanup()
-
-    def _failed(self):
-        outcome = self._outcome
-        if hasattr(outcome, "errors"):  # Python < 3.11
-            return any(error for _, error in outcome.errors)
-        result = outcome.result
-        return any(test is self for test, _ in result.errors + result.failures)
-
-    def member(self, name, *args, secret=None):
-        member = Member(name, self.etcd, secret or self.secret, self.cluster, args).start()
-        self.members.append(member)
-        return member
-
-    def cluster_of(self, count):
-        members = []
-        for i in range(count):
-            m = self.member("m%d" % (i + 1))
-            wait_active(m)
-            members.append(m)
-        return members
-
-    def preload(self, member, keys, value_size=100, prefix="pre"):
-        client = member.client()
-        pipe = client.pipeline(transaction=False)
-        for i in range(keys):
-            pipe.set("%s:%d" % (prefix, i), b"v" * value_size)
-            if i % 1000 == 999:
-                pipe.execute()
-        pipe.execute()
-
-    def assert_converged(self, members, writers=()):
-        wait_quiet(members)
-        digests = {m.name: m.digest() for m in members}
-        self.assertEqual(len(set(digests.values())), 1, "digests differ: %s" % digests)
-        for writer in writers:
-            for m in members:
-                writer.check_on(m)
-
+class ClusterTest(ClusterTestCase):
     def test_join_under_load_converges(self):
         m1, m2, m3 = self.cluster_of(3)
         self.preload(m1, 20_000)

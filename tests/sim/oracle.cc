@@ -4,6 +4,7 @@
 
 #include "tests/sim/sim_member.h"
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace weft::sim {
 namespace {
@@ -430,10 +431,41 @@ void Oracle::CheckEnd(const std::map<uint64_t, SimMember*>& members, bool quiet,
   }
   // Convergence.
   const uint64_t digest = active[0]->store().Digest();
+  auto live_entries = [](SimMember& member) {
+    std::map<std::string, std::string> entries;
+    uint64_t cursor = 0;
+    do {
+      cursor = member.store().Scan(cursor, 64, /*include_tombstones=*/false,
+                                   [&](const storage::EntryView& entry) {
+                                     entries[std::string(entry.key)] =
+                                         fmt::format("{}={}", Show(entry.version), entry.value);
+                                   });
+    } while (cursor != 0);
+    return entries;
+  };
   for (SimMember* member : active) {
-    if (member->store().Digest() != digest) {
-      Fail(fmt::format("convergence: {} differs from {}", member->name(), active[0]->name()));
+    if (member->store().Digest() == digest) {
+      continue;
     }
+    // Name the first keys that differ.
+    const std::map<std::string, std::string> mine = live_entries(*member);
+    const std::map<std::string, std::string> theirs = live_entries(*active[0]);
+    std::vector<std::string> differ;
+    for (const auto& [key, entry] : theirs) {
+      auto it = mine.find(key);
+      if (it == mine.end() || it->second != entry) {
+        differ.push_back(fmt::format("'{}' ({} vs {})", key,
+                                     it == mine.end() ? std::string("absent") : it->second, entry));
+      }
+    }
+    for (const auto& [key, entry] : mine) {
+      if (!theirs.contains(key)) {
+        differ.push_back(fmt::format("'{}' ({} vs absent)", key, entry));
+      }
+    }
+    differ.resize(std::min<size_t>(differ.size(), 3));
+    Fail(fmt::format("convergence: {} differs from {}: {}", member->name(), active[0]->name(),
+                     fmt::join(differ, ", ")));
   }
   auto held_version = [](SimMember& member, const std::string& key) {
     std::optional<storage::Version> held;

@@ -4,18 +4,21 @@
 #include <utility>
 
 #include "tests/sim/oracle.h"
+#include <fmt/format.h>
 
 namespace weft::sim {
 
 SimMember::SimMember(World& world, std::string name, uint64_t id, uint64_t seed, int64_t skew_ms,
-                     double drift, const replication::ReplicatorOptions& options)
+                     double drift, const replication::ReplicatorOptions& options,
+                     int64_t worker_piece_us)
     : world_(world),
       name_(std::move(name)),
       id_(id),
       clock_(world.loop, skew_ms, drift),
       random_(seed),
       store_(storage::StoreOptions{.shard_count = 16}, clock_),
-      versions_(clock_, id) {
+      versions_(clock_, id),
+      worker_piece_us_(worker_piece_us) {
   membership::MemberInfo self;
   self.member_id = id;
   self.name = name_;
@@ -84,7 +87,7 @@ void SimMember::Offload(std::function<void()> work, std::function<void()> done) 
   const int64_t now_us = world_.loop.now_us();
   const int64_t start_us =
       std::max(now_us, worker_free_us_) + static_cast<int64_t>(random_.Uniform(200));
-  worker_free_us_ = start_us + 20 + static_cast<int64_t>(random_.Uniform(100));
+  worker_free_us_ = start_us + 20 + worker_piece_us_ + static_cast<int64_t>(random_.Uniform(100));
   const int64_t done_us =
       std::max(worker_done_us_, worker_free_us_) + static_cast<int64_t>(random_.Uniform(50));
   worker_done_us_ = done_us;
@@ -121,6 +124,11 @@ void SimMember::OnRegionState(replication::RegionState state) {
 }
 
 void SimMember::OnJoinPhase(replication::JoinPhase from, replication::JoinPhase to) {
+  if (world_.loop.verbose()) {
+    fmt::print(stderr, "{:10.6f} PHASE {} {} -> {}\n",
+               static_cast<double>(world_.loop.now_us()) / 1e6, name_,
+               replication::JoinPhaseName(from), replication::JoinPhaseName(to));
+  }
   if (to == replication::JoinPhase::kIntent) {
     world_.oracle.OnAttemptStart(*this, from == replication::JoinPhase::kRetry);
   }

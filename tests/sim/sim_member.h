@@ -44,8 +44,10 @@ class SimMember final : public NetworkNode,
                         public replication::ReplicatorObserver,
                         public replication::ChangeConsumer {
  public:
+  // `worker_piece_us`: extra time each piece of image work takes (a slow worker).
   SimMember(World& world, std::string name, uint64_t id, uint64_t seed, int64_t skew_ms,
-            double drift, const replication::ReplicatorOptions& options);
+            double drift, const replication::ReplicatorOptions& options,
+            int64_t worker_piece_us = 0);
   ~SimMember() override;
   SimMember(const SimMember&) = delete;
   SimMember& operator=(const SimMember&) = delete;
@@ -105,6 +107,7 @@ class SimMember final : public NetworkNode,
   std::unique_ptr<replication::RegionReplicator> replicator_;
   std::unique_ptr<membership::WatchHandle> watch_;
   bool alive_ = true;
+  const int64_t worker_piece_us_;
   int64_t worker_free_us_ = 0;
   int64_t worker_done_us_ = 0;
 };

@@ -126,6 +126,16 @@ class SimNetwork::Connection : public std::enable_shared_from_this<Connection> {
     MaybeForget();
   }
 
+  // A cut ended early: deliveries scheduled for its end may go now.
+  void Kick() {
+    for (int side = 0; side < 2; ++side) {
+      if (delivering_[side]) {
+        delivering_[side] = false;
+        ScheduleDelivery(side);
+      }
+    }
+  }
+
   void Notify(int side, const Status& reason) {
     End& end = ends_[side];
     if (!end.closed) {
@@ -159,10 +169,12 @@ class SimNetwork::Connection : public std::enable_shared_from_this<Connection> {
     }
     delivering_[side] = true;
     const int64_t at = std::max(queue_[side].front().arrival_us,
-                                network_.BlockedUntil(members_[side], members_[1 - side]));
+                                network_.BlockedUntil(members_[side], members_[1 - side], kind_));
     std::weak_ptr<Connection> weak = weak_from_this();
-    network_.loop_.At(at - network_.loop_.now_us(), 0, "net.deliver", [weak, side] {
-      if (auto connection = weak.lock()) {
+    const uint64_t generation = ++delivery_generation_[side];
+    network_.loop_.At(at - network_.loop_.now_us(), 0, "net.deliver", [weak, side, generation] {
+      auto connection = weak.lock();
+      if (connection != nullptr && connection->delivery_generation_[side] == generation) {
         connection->Deliver(side);
       }
     });
@@ -174,7 +186,7 @@ class SimNetwork::Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     EventLoop& loop = network_.loop_;
-    if (network_.BlockedUntil(members_[side], members_[1 - side]) > loop.now_us()) {
+    if (network_.BlockedUntil(members_[side], members_[1 - side], kind_) > loop.now_us()) {
       ScheduleDelivery(side);  // cut or clogged meanwhile: wait
       return;
     }
@@ -236,6 +248,7 @@ class SimNetwork::Connection : public std::enable_shared_from_this<Connection> {
   size_t in_flight_bytes_[2] = {0, 0};
   int64_t last_arrival_us_[2] = {0, 0};
   bool delivering_[2] = {false, false};
+  uint64_t delivery_generation_[2] = {0, 0};  // only the latest scheduled delivery runs
   bool sending_[2] = {true, true};
 };
 
@@ -248,9 +261,14 @@ int64_t SimNetwork::Latency(size_t bytes) {
   return 50 + static_cast<int64_t>(random_.Uniform(400)) + static_cast<int64_t>(bytes >> 10);
 }
 
-int64_t SimNetwork::BlockedUntil(uint64_t from, uint64_t to) const {
+int64_t SimNetwork::BlockedUntil(uint64_t from, uint64_t to, replication::ChannelKind kind) const {
   // A stopped process reads nothing: its kernel holds what arrives.
   int64_t until = loop_.StalledUntil(to);
+  if (kind == replication::ChannelKind::kLane) {
+    if (auto cut = lane_cut_until_us_.find({from, to}); cut != lane_cut_until_us_.end()) {
+      until = std::max(until, cut->second);
+    }
+  }
   if (auto cut = cut_until_us_.find({from, to}); cut != cut_until_us_.end()) {
     until = std::max(until, cut->second);
   }
@@ -339,6 +357,21 @@ void SimNetwork::Dial(uint64_t from, uint64_t to, replication::ChannelKind kind,
 void SimNetwork::Cut(uint64_t from, uint64_t to, int64_t duration_us) {
   int64_t& until = cut_until_us_[{from, to}];
   until = std::max(until, loop_.now_us() + duration_us);
+}
+
+void SimNetwork::CutLanes(uint64_t from, uint64_t to, int64_t duration_us) {
+  int64_t& until = lane_cut_until_us_[{from, to}];
+  until = std::max(until, loop_.now_us() + duration_us);
+}
+
+void SimNetwork::Heal(uint64_t from, uint64_t to) {
+  cut_until_us_.erase({from, to});
+  lane_cut_until_us_.erase({from, to});
+  clog_until_us_.erase({std::min(from, to), std::max(from, to)});
+  // Frames that waited are due now; their delivery events look again.
+  for (const auto& [id, connection] : connections_) {
+    connection->Kick();
+  }
 }
 
 void SimNetwork::Clog(uint64_t a, uint64_t b, int64_t duration_us) {

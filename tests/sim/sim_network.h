@@ -59,7 +59,11 @@ class SimNetwork {
 
   // Faults.
   void Cut(uint64_t from, uint64_t to, int64_t duration_us);  // frames from->to wait
-  void Clog(uint64_t a, uint64_t b, int64_t duration_us);     // both ways, frames held
+  // Only lane frames from->to wait (image channels flow).
+  void CutLanes(uint64_t from, uint64_t to, int64_t duration_us);
+  // Ends every cut and clog from->to now.
+  void Heal(uint64_t from, uint64_t to);
+  void Clog(uint64_t a, uint64_t b, int64_t duration_us);  // both ways, frames held
   // Resets the connections between a and b (kind: lanes, images, or both).
   void Reset(uint64_t a, uint64_t b, bool lanes, bool images);
   bool IsCut(uint64_t from, uint64_t to) const;
@@ -73,7 +77,7 @@ class SimNetwork {
 
   int64_t Latency(size_t bytes);
   // The earliest time a frame from->to may arrive (after cuts and clogs end).
-  int64_t BlockedUntil(uint64_t from, uint64_t to) const;
+  int64_t BlockedUntil(uint64_t from, uint64_t to, replication::ChannelKind kind) const;
   void Forget(uint64_t connection_id);
 
   EventLoop& loop_;
@@ -81,8 +85,9 @@ class SimNetwork {
   std::map<uint64_t, NetworkNode*> nodes_;
   std::map<uint64_t, std::shared_ptr<Connection>> connections_;
   std::vector<std::shared_ptr<Connection>> closed_;
-  std::map<std::pair<uint64_t, uint64_t>, int64_t> cut_until_us_;   // (from, to) ->
-  std::map<std::pair<uint64_t, uint64_t>, int64_t> clog_until_us_;  // (min, max) ->
+  std::map<std::pair<uint64_t, uint64_t>, int64_t> cut_until_us_;       // (from, to) ->
+  std::map<std::pair<uint64_t, uint64_t>, int64_t> clog_until_us_;      // (min, max) ->
+  std::map<std::pair<uint64_t, uint64_t>, int64_t> lane_cut_until_us_;  // (from, to) ->
   uint64_t next_connection_id_ = 1;
   uint64_t frames_delivered_ = 0;
 };

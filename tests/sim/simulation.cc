@@ -175,18 +175,28 @@ Simulation::~Simulation() {
   members_.clear();
 }
 
-SimMember* Simulation::StartMember() {
+SimMember* Simulation::StartMember(const MemberTweaks& tweaks) {
   const std::string name = fmt::format("m{}", next_name_++);
   const uint64_t id = random_.Next() | 1;
-  const int64_t skew_ms =
+  int64_t skew_ms =
       plan_.max_skew_ms == 0
           ? 0
           : static_cast<int64_t>(random_.Uniform(2 * static_cast<uint64_t>(plan_.max_skew_ms))) -
                 plan_.max_skew_ms;
+  if (tweaks.skew_ms) {
+    skew_ms = *tweaks.skew_ms;
+  }
+  replication::ReplicatorOptions options = options_;
+  if (!tweaks.preferred_provider.empty()) {
+    options.preferred_provider = tweaks.preferred_provider;
+  }
+  if (tweaks.reconcile_batch) {
+    options.reconcile_batch = *tweaks.reconcile_batch;
+  }
   const double drift =
       plan_.max_drift * (static_cast<double>(random_.Uniform(2001)) / 1000.0 - 1.0);
-  members_.push_back(
-      std::make_unique<SimMember>(world_, name, id, random_.Next(), skew_ms, drift, options_));
+  members_.push_back(std::make_unique<SimMember>(world_, name, id, random_.Next(), skew_ms, drift,
+                                                 options, tweaks.worker_piece_us));
   if (loop_.verbose()) {
     fmt::print(stderr, "{:10.6f} START {} {:016x}\n", static_cast<double>(loop_.now_us()) / 1e6,
                name, id);
@@ -526,6 +536,17 @@ bool Simulation::Quiet() {
         }
       }
     }
+  }
+  return true;
+}
+
+bool Simulation::RunUntil(const std::function<bool()>& done, int64_t bound_us) {
+  const int64_t deadline = loop_.now_us() + bound_us;
+  while (!done()) {
+    if (loop_.now_us() >= deadline) {
+      return false;
+    }
+    loop_.RunUntil(loop_.now_us() + 1 * kMs);
   }
   return true;
 }

@@ -97,6 +97,14 @@ struct SimResult {
   double simulated_s = 0;
 };
 
+// Per-member settings a scenario may force.
+struct MemberTweaks {
+  std::optional<int64_t> skew_ms;
+  std::string preferred_provider;
+  std::optional<size_t> reconcile_batch;
+  int64_t worker_piece_us = 0;  // extra time the image worker takes per piece
+};
+
 class Simulation {
  public:
   Simulation(SimPlan plan, replication::ProtocolBreaks breaks, bool verbose);
@@ -105,7 +113,7 @@ class Simulation {
   SimResult Run();
 
   // Scenario building blocks (tests/sim/scenarios.cc drives these directly).
-  SimMember* StartMember();
+  SimMember* StartMember(const MemberTweaks& tweaks = {});
   void Crash(SimMember* member, bool restart);
   void Write(SimMember* member, const std::string& key, bool single_writer,
              std::function<void(bool acked)> done);
@@ -120,6 +128,9 @@ class Simulation {
   bool Settle(int64_t bound_us);
   // The final checks; the result.
   SimResult Finish(bool settled);
+  // Runs until `done()` holds (checked every millisecond) or `bound_us` passes.
+  bool RunUntil(const std::function<bool()>& done, int64_t bound_us);
+  const std::string& region() const { return options_.region; }
 
  private:
   void OnJoinPhase(SimMember& member, replication::JoinPhase from, replication::JoinPhase to);

@@ -4,6 +4,7 @@
 //   weft-sim --seeds A..B [--jobs J]   a batch: `N passed, N failed` and, for each failure, the
 //                                      command that replays it
 //   weft-sim --regressions FILE        the seeds listed in FILE (one per line, # comments)
+//   weft-sim --scenario NAME           a scripted scenario (--scenarios lists them)
 //   --until-failure                    a batch stops starting seeds after the first failure
 //   --membership-faults                also stalls past the lease and partitions past the
 //                                      unreachable timeout (members lose their place)
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/sim/scenarios.h"
 #include "tests/sim/simulation.h"
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -198,6 +200,7 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> seeds;
   bool single = false;
   bool until_failure = false;
+  std::string scenario;
   bool verbose = false;
   int jobs = 1;
   int timeout_s = 120;
@@ -240,6 +243,13 @@ int main(int argc, char** argv) {
       timeout_s = std::max(1, std::atoi(value().c_str()));
     } else if (arg == "--trace") {
       verbose = true;
+    } else if (arg == "--scenario") {
+      scenario = value();
+    } else if (arg == "--scenarios") {
+      for (const std::string& name : weft::sim::ScenarioNames()) {
+        fmt::print("{}\n", name);
+      }
+      return 0;
     } else if (arg == "--until-failure") {
       until_failure = true;
     } else if (arg == "--membership-faults") {
@@ -253,6 +263,16 @@ int main(int argc, char** argv) {
     } else {
       return Usage();
     }
+  }
+  if (!scenario.empty()) {
+    std::optional<SimResult> result = weft::sim::RunScenario(scenario, breaks, verbose);
+    if (!result) {
+      std::fprintf(stderr, "no scenario '%s' (--scenarios lists them)\n", scenario.c_str());
+      return 2;
+    }
+    fmt::print("scenario {}\n", scenario);
+    PrintResult(0, *result);
+    return result->passed ? 0 : 1;
   }
   if (seeds.empty()) {
     return Usage();

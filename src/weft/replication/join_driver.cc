@@ -258,11 +258,12 @@ void JoinDriver::OnImageChunkApplied(uint64_t join_id, uint64_t entries, uint64_
   attempt_->last_progress_us = now_us;
   // A provider's change may reach this member only through the image; if its origin dies, the
   // repair has to know it from here.
+  const int64_t now_ms = env_.clock.NowUnixMs();  // the repair window is wall time
   for (const RecentImageEntry& entry : recent) {
     if (env_.options.breaks.forget_image_for_repair) {
       break;
     }
-    recent_.Record(entry.key, entry.version, /*pre_known=*/false, std::nullopt, now_us / 1000);
+    recent_.Record(entry.key, entry.version, /*pre_known=*/false, std::nullopt, now_ms);
   }
 }
 
@@ -559,6 +560,7 @@ JoinProgress JoinDriver::progress() const {
   const std::optional<Attempt>& attempt = attempt_ ? attempt_ : last_attempt_;
   if (attempt) {
     progress.provider = attempt->provider_name;
+    progress.join_id = attempt->join_id;
     progress.image_entries = attempt->entries;
     progress.image_bytes = attempt->bytes;
     progress.image_entries_estimate = attempt->entries_estimate;

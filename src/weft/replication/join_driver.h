@@ -60,7 +60,8 @@ struct JoinProgress {
   JoinPhase phase = JoinPhase::kNone;
   JoinPhase held_at = JoinPhase::kNone;
   std::string provider;
-  std::string waiting;  // why the join waits in `retry`
+  uint64_t join_id = 0;  // of the current or last attempt
+  std::string waiting;   // why the join waits in `retry`
   uint64_t image_entries = 0;
   uint64_t image_bytes = 0;
   uint64_t image_entries_estimate = 0;
@@ -108,6 +109,8 @@ class JoinDriver final : public ImageFetchListener {
     return members;
   }
   size_t repairs_pending() const;
+  // The last reconcile and release are under way.
+  bool releasing() const { return releasing_; }
 
   // ImageFetchListener.
   void OnImageChunkApplied(uint64_t join_id, uint64_t entries, uint64_t bytes,

@@ -1,0 +1,221 @@
+"""Faults of the membership itself (DESIGN.md §6): etcd unreachable for a minute under load.
+
+"The registry being unreachable freezes membership (nobody joins, leaves or is expelled) but not
+the data: members keep serving what stays safe (reads, async writes, sync writes that every group
+member acknowledges) and resume membership on their own when it returns. A member decides it has
+lost its place only from the registry's answer, never from its own clock alone."
+
+So after a 60 s etcd outage, with a sync writer on every member throughout: every member served
+reads during it, every member is ACTIVE again within 60 s of etcd's return in the same process
+(nobody restarted anything), the digests are equal and no acknowledged write is missing.
+
+A failure lists everything that went wrong at once: which member refused which read and why,
+which writer stopped on which error, each member's region state and failure reason from INFO
+replication, and how many acknowledged writes each member lacks (or that it refuses to be read).
+"""
+
+import time
+
+import harness
+import redis
+from cluster_harness import ClusterTestCase, Writer, wait_quiet
+from harness import wait_until
+
+OUTAGE_S = 60
+RECOVERY_S = 60         # from etcd answering again to every member ACTIVE
+READ_EVERY_S = 5        # a GET on every member this often during the outage
+PRELOAD_KEYS = 5_000
+PRELOAD_VALUE = b"v" * 100  # what ClusterTestCase.preload writes
+
+
+class MembershipFaultsTest(ClusterTestCase):
+    # Each test stops or freezes etcd: it gets its own.
+    etcd_per_test = True
+
+    def test_etcd_outage_of_60_s_loses_nothing_and_needs_no_restart(self):
+        """etcd stopped as an operator stops it (SIGTERM) and started again 60 s later on the
+        same data directory and ports: meanwhile connections to it are refused. A restarted
+        etcd extends every lease by its TTL, so a member that never gave its lease up (it kept
+        renewing) finds it alive again."""
+        self.run_outage(
+            "etcd stopped (SIGTERM) for %d s, then restarted on the same data and ports" % OUTAGE_S,
+            lambda: self.etcd.stop(graceful=True), self.etcd.restart)
+
+    def test_etcd_frozen_for_60_s_loses_nothing_and_needs_no_restart(self):
+        """etcd hung for 60 s (SIGSTOP, then SIGCONT): connections are accepted by the kernel
+        and never answered, so requests time out instead of being refused. Thawed, etcd 3.4
+        expires at once every lease whose TTL passed while it was frozen (it did so in a manual
+        check even with a keep-alive queued), so every member loses its registration at once,
+        by the registry's answer this time: the group re-forms from the members' own data and
+        they rejoin in place (DESIGN §6), still with no restart and no acknowledged write lost."""
+        self.run_outage("etcd frozen (SIGSTOP) for %d s, then thawed (SIGCONT)" % OUTAGE_S,
+                        self.etcd.freeze, self.etcd.thaw)
+
+    def run_outage(self, how, interrupt_etcd, resume_etcd):
+        members = self.cluster_of(3)
+        self.preload(members[0], PRELOAD_KEYS)
+        wait_quiet(members)
+        pids = {m.name: m.process.pid for m in members}
+        # The reply timeout outlasts the outage, so that a write held during it is not counted
+        # as in doubt; a refused one ends its writer (Writer.failure).
+        writers = [Writer(m, "w%d" % i, max_ops=2_000_000, max_s=OUTAGE_S + RECOVERY_S + 120,
+                          reply_timeout_s=OUTAGE_S + 30)
+                   for i, m in enumerate(members, 1)]
+        for w in writers:
+            w.start()
+            # After tearDown's member cleanup, so a writer held in a reply ends with its member.
+            self.addCleanup(w.stop)
+        wait_until(lambda: all(w.ops > 0 for w in writers), 30, "a first write by every writer")
+
+        ops_before = [w.ops for w in writers]
+        outage_started = time.monotonic()
+        interrupt_etcd()
+        outage = self.observe_outage(members, outage_started)
+        ops_during = [w.ops - before for w, before in zip(writers, ops_before)]
+        resume_etcd()
+        back = time.monotonic()
+
+        def settled():
+            views = [region_view(m) for m in members]
+            return all(v["state"] == "ACTIVE" for v in views) or \
+                any(m.process.poll() is not None for m in members)
+        try:
+            wait_until(settled, RECOVERY_S, "every member ACTIVE", interval_s=0.2)
+        except AssertionError:
+            pass
+        waited_s = time.monotonic() - back
+        for w in writers:
+            w.stop()
+
+        problems = []
+        for m in members:
+            ok, refused = outage["reads"][m.name]
+            if refused:
+                problems.append("%s refused %d of %d reads during the outage, the first at %s"
+                                % (m.name, len(refused), ok + len(refused), refused[0]))
+        for w, during in zip(writers, ops_during):
+            if during == 0:
+                problems.append("writer %s on %s had no sync write acknowledged during the "
+                                "outage (all 3 members were up and connected)"
+                                % (w.prefix, w.member.name))
+            if w.failure is not None:
+                problems.append("writer %s on %s was refused a write: %s"
+                                % (w.prefix, w.member.name, w.failure))
+        views = {m.name: region_view(m) for m in members}
+        for m in members:
+            view = views[m.name]
+            if m.process.poll() is not None:
+                problems.append("%s exited with status %s" % (m.name, m.process.returncode))
+            elif m.process.pid != pids[m.name] or view["process_id"] != str(pids[m.name]):
+                problems.append("%s is not the process it was: pid %s before, %s now"
+                                % (m.name, pids[m.name], view["process_id"]))
+            if view["state"] != "ACTIVE":
+                problems.append(
+                    "%s is not ACTIVE %.0f s after etcd was back: state=%s phase=%s failure=%r "
+                    "(first seen not ACTIVE during the outage: %s)"
+                    % (m.name, waited_s, view["state"], view["phase"], view["failure"],
+                       outage["left_active"].get(m.name, "never")))
+        all_active = all(v["state"] == "ACTIVE" for v in views.values())
+        if all_active:
+            try:
+                wait_quiet(members)
+            except AssertionError as e:
+                problems.append("members ACTIVE but replication did not drain: %s" % e)
+        problems += lost_writes(members, writers, all_active)
+
+        summary = ("%s; 3 members, a sync writer on each: reads during the outage %s; writes "
+                   "acknowledged during it %s; %s %.1f s after etcd was back"
+                   % (how, sum(ok for ok, _ in outage["reads"].values()),
+                      dict(zip((w.prefix for w in writers), ops_during)),
+                      "all ACTIVE" if all_active else "given up waiting for ACTIVE", waited_s))
+        print(summary)
+        if problems:
+            self.fail("%s\n%s\n  - %s\nregions now: %s" % (
+                summary, "%d problem(s):" % len(problems), "\n  - ".join(problems),
+                "; ".join("%s %s" % (name, view_text(v)) for name, v in views.items())))
+        self.assert_converged(members, writers)
+
+    def observe_outage(self, members, started):
+        """Until OUTAGE_S after `started`: a GET of a preloaded key on every member every
+        READ_EVERY_S, and each member's region state.
+
+        Returns {"reads": {name: (ok count, [failure text])},
+                 "left_active": {name: "<when>: <state and failure>"}}."""
+        clients = {m.name: m.client(timeout=5) for m in members}
+        reads = {m.name: (0, []) for m in members}
+        left_active = {}
+        deadline = started + OUTAGE_S
+        n = 0
+        while True:
+            for m in members:
+                key = "pre:%d" % (n * 997 % PRELOAD_KEYS)
+                n += 1
+                at = "+%.1f s" % (time.monotonic() - started)
+                ok, refused = reads[m.name]
+                try:
+                    value = clients[m.name].get(key)
+                    if value == PRELOAD_VALUE:
+                        ok += 1
+                    else:
+                        refused.append("%s: GET %s returned %r" % (at, key, value))
+                except redis.exceptions.RedisError as e:
+                    refused.append("%s: GET %s: %s: %s" % (at, key, type(e).__name__, e))
+                    clients[m.name] = m.client(timeout=5)  # a timed-out connection is unusable
+                reads[m.name] = (ok, refused)
+                if m.name not in left_active:
+                    view = region_view(m)
+                    if view["state"] != "ACTIVE":
+                        left_active[m.name] = "%s: %s" % (at, view_text(view))
+            if time.monotonic() >= deadline:
+                break
+            # The outage's length is the fault being injected, not a synchronization.
+            time.sleep(max(0.0, min(READ_EVERY_S, deadline - time.monotonic())))
+        return {"reads": reads, "left_active": left_active}
+
+
+def region_view(member):
+    """The member's region state, phase and failure reason (INFO replication) and process_id
+    (INFO server), with the error in `state` when it does not answer."""
+    view = {"state": None, "phase": None, "failure": None, "process_id": None}
+    try:
+        replication = member.replication()
+        region = replication["region0"]
+        view.update(state=region.get("state"), phase=region.get("phase"),
+                    failure=replication.get("region0_failure"))
+        for line in member.info_text("server").splitlines():
+            if line.startswith("process_id:"):
+                view["process_id"] = line.split(":", 1)[1].strip()
+    except (OSError, KeyError, redis.exceptions.RedisError) as e:
+        view["state"] = "no answer to INFO (%s: %s)" % (type(e).__name__, e)
+    return view
+
+
+def view_text(view):
+    text = "state=%s phase=%s" % (view["state"], view["phase"])
+    if view["failure"]:
+        text += " failure=%r" % view["failure"]
+    return text
+
+
+def lost_writes(members, writers, all_active):
+    """One problem per member that lacks acknowledged writes or refuses to be read."""
+    problems = []
+    acked = sum(len(w.acked) for w in writers)
+    for m in members:
+        try:
+            lost = [entry for w in writers for entry in w.lost_on(m)]
+        except redis.exceptions.RedisError as e:
+            problems.append("%s refuses to be read, so its %d acknowledged keys cannot be "
+                            "checked: %s" % (m.name, acked, e))
+            continue
+        if lost:
+            key, expected, found = lost[0]
+            problems.append("%s lacks %d of %d acknowledged writes%s (e.g. %s: acknowledged %r, "
+                            "found %r)" % (m.name, len(lost), acked,
+                                           "" if all_active else " (before convergence)",
+                                           key, expected, found))
+    return problems
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,262 @@
+#include "tests/sim/scenarios.h"
+
+#include "weft/replication/messages.h"
+
+#include <fmt/format.h>
+
+namespace weft::sim {
+namespace {
+
+constexpr int64_t kMs = 1000;
+constexpr int64_t kSecond = 1'000'000;
+
+using replication::JoinPhase;
+
+bool Serving(SimMember* member) {
+  return member->alive() && member->replicator().serving() &&
+         member->replicator().join().phase() == JoinPhase::kNone;
+}
+
+JoinPhase Phase(SimMember* member) {
+  return member->replicator().join().phase();
+}
+
+SimPlan QuietPlan(uint64_t seed) {
+  SimPlan plan;
+  plan.seed = seed;
+  plan.max_skew_ms = 0;
+  plan.max_drift = 0;
+  plan.delete_one_in = 0;  // scripted writes are SETs
+  plan.expire_one_in = 0;
+  return plan;
+}
+
+// Writes `count` distinct keys on `member`, one after the other, each waiting for its
+// acknowledgement (bounded).
+void WriteKeys(Simulation& sim, SimMember* member, const std::string& prefix, int count) {
+  int acked = 0;
+  for (int i = 0; i < count; ++i) {
+    sim.Write(member, fmt::format("{}{}", prefix, i), false, [&acked](bool) { ++acked; });
+  }
+  sim.RunUntil([&] { return acked == count; }, 30 * kSecond);
+}
+
+SimMember* Founder(Simulation& sim) {
+  SimMember* member = sim.StartMember();
+  sim.RunUntil([&] { return Serving(member); }, 10 * kSecond);
+  return member;
+}
+
+SimMember* Joined(Simulation& sim, const MemberTweaks& tweaks = {}) {
+  SimMember* member = sim.StartMember(tweaks);
+  sim.RunUntil([&] { return Serving(member); }, 30 * kSecond);
+  return member;
+}
+
+// Holds `member`'s join in front of the image (it has stabilized) and waits until it is there.
+bool HoldBeforeImage(Simulation& sim, SimMember* member) {
+  member->replicator().HoldPhase(JoinPhase::kImage, true);
+  return sim.RunUntil(
+      [&] { return member->replicator().join().progress().held_at == JoinPhase::kImage; },
+      10 * kSecond);
+}
+
+// Bug 3: the provider's own write after the cut reaches the joiner only through the image; the
+// provider dies before its lanes deliver it. The joiner must remember the image entry and
+// repair it to the others.
+SimResult ProviderWriteOnlyInImage(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  SimMember* b = Joined(sim);
+  WriteKeys(sim, a, "before", 20);
+  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  if (!HoldBeforeImage(sim, n)) {
+    sim.oracle().Fail("scenario: the joiner never stabilized");
+    return sim.Finish(false);
+  }
+  sim.network().CutLanes(a->id(), b->id(), 20 * kSecond);
+  sim.network().CutLanes(a->id(), n->id(), 20 * kSecond);
+  sim.Write(a, "only-in-image", false, [](bool) {});
+  sim.loop().RunUntil(sim.loop().now_us() + 5 * kMs);
+  n->replicator().HoldPhase(JoinPhase::kImage, false);
+  sim.RunUntil(
+      [&] {
+        return Phase(n) == JoinPhase::kIncorporate || Phase(n) == JoinPhase::kFlush ||
+               n->replicator().serving();
+      },
+      10 * kSecond);
+  sim.Crash(a, /*restart=*/false);
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
+// Bug 6: a failed attempt's image chunks still queued on the worker must not land after the
+// clear: the next attempt starts from an empty base store.
+SimResult FailedAttemptChunksStayCleared(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  WriteKeys(sim, a, "k", 1500);
+  SimMember* n = sim.StartMember(MemberTweaks{.worker_piece_us = 5 * kMs});
+  sim.RunUntil([&] { return n->replicator().join().progress().image_entries > 0; }, 10 * kSecond);
+  sim.network().Reset(a->id(), n->id(), /*lanes=*/false, /*images=*/true);
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
+// Bug 7: a change made before the cut carries a newer version than a later live one (the
+// later writer's clock is behind); the live one reaches the joiner only after incorporate. Its
+// event comes, and then the newer change must come as the key's next event, before release.
+SimResult PreCutChangeBeatsALaterLiveOne(Simulation& sim) {
+  SimMember* a = sim.StartMember(MemberTweaks{.skew_ms = 0});
+  sim.RunUntil([&] { return Serving(a); }, 10 * kSecond);
+  SimMember* b = Joined(sim, MemberTweaks{.skew_ms = -400});
+  WriteKeys(sim, a, "filler", 5);
+  // a's change must not reach b before b writes (b's hybrid clock would move past it).
+  sim.network().CutLanes(a->id(), b->id(), 2 * kSecond);
+  sim.Write(a, "contested", false, [](bool) {});
+  sim.loop().RunUntil(sim.loop().now_us() + 1 * kMs);
+  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  if (!HoldBeforeImage(sim, n)) {
+    sim.oracle().Fail("scenario: the joiner never stabilized");
+    return sim.Finish(false);
+  }
+  // b's change is live (after the cut) but older by version (its clock is 400 ms behind); its
+  // lane to the joiner holds it until the joiner is in its flush phase.
+  sim.network().CutLanes(b->id(), n->id(), 2 * kSecond);
+  sim.Write(b, "contested", false, [](bool) {});
+  sim.loop().RunUntil(sim.loop().now_us() + 2 * kMs);
+  n->replicator().HoldPhase(JoinPhase::kImage, false);
+  sim.RunUntil([&] { return Phase(n) == JoinPhase::kFlush; }, 5 * kSecond);
+  sim.network().Heal(b->id(), n->id());
+  sim.network().Heal(a->id(), b->id());
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
+// Bug 2: a second joiner's intent reaches the first joiner while it releases its join; the
+// release must not reinstall a recipient set without the second joiner.
+SimResult SecondJoinerDuringRelease(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  SimMember* n1 =
+      sim.StartMember(MemberTweaks{.preferred_provider = a->name(), .reconcile_batch = 1});
+  n1->replicator().HoldPhase(JoinPhase::kIncorporate, true);
+  sim.RunUntil(
+      [&] { return n1->replicator().join().progress().held_at == JoinPhase::kIncorporate; },
+      10 * kSecond);
+  // Many keys in n1's post-image store: its reconciles (one key a step) take a while.
+  WriteKeys(sim, a, "during", 2000);
+  n1->replicator().HoldPhase(JoinPhase::kIncorporate, false);
+  sim.RunUntil([&] { return n1->replicator().join().releasing(); }, 20 * kSecond);
+  SimMember* n2 = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  sim.RunUntil([&] { return Phase(n1) == JoinPhase::kNone; }, 10 * kSecond);
+  // n1 writes while n2 joins: n2 must get every one of them.
+  WriteKeys(sim, n1, "after", 200);
+  sim.RunUntil([&] { return Serving(n2); }, 30 * kSecond);
+  WriteKeys(sim, n1, "later", 50);
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
+// Bug 11: only the joiner of a stabilized join may fetch its image.
+class ImageProbe final : public replication::ChannelSession {
+ public:
+  explicit ImageProbe(std::string request) : request_(std::move(request)) {}
+  void OnOpened(replication::Channel& channel) override {
+    channel_ = &channel;
+    channel.Send(static_cast<uint8_t>(replication::FrameType::kImageRequest), request_);
+  }
+  void OnFrame(uint8_t type, std::string_view payload) override {
+    if (type == static_cast<uint8_t>(replication::FrameType::kImageChunk)) {
+      ++chunks_;
+    } else if (type == static_cast<uint8_t>(replication::FrameType::kImageRefused)) {
+      refused_ = true;
+    }
+  }
+  void OnClosed(const Status& reason) override { channel_ = nullptr; }
+  void Close() {
+    if (channel_ != nullptr) {
+      std::exchange(channel_, nullptr)->Close();
+    }
+  }
+  int chunks() const { return chunks_; }
+  bool refused() const { return refused_; }
+
+ private:
+  const std::string request_;
+  replication::Channel* channel_ = nullptr;
+  int chunks_ = 0;
+  bool refused_ = false;
+};
+
+SimResult ImageOnlyForItsJoiner(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  SimMember* b = Joined(sim);
+  WriteKeys(sim, a, "k", 50);
+  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  if (!HoldBeforeImage(sim, n)) {
+    sim.oracle().Fail("scenario: the joiner never stabilized");
+    return sim.Finish(false);
+  }
+  replication::ImageRequest request;
+  request.region = sim.region();
+  request.joiner = n->id();  // b pretends to be the joiner
+  request.join_id = n->replicator().join().progress().join_id;
+  request.credit_bytes = 1 << 20;
+  auto probe = std::make_shared<ImageProbe>(replication::EncodeImageRequest(request));
+  sim.network().Dial(b->id(), a->id(), replication::ChannelKind::kImage, probe);
+  sim.RunUntil([&] { return probe->refused() || probe->chunks() > 0; }, 2 * kSecond);
+  if (probe->chunks() > 0) {
+    sim.oracle().Fail(fmt::format("scenario: {} received {} chunk(s) of the image of {}'s join",
+                                  b->name(), probe->chunks(), n->name()));
+  } else if (!probe->refused()) {
+    sim.oracle().Fail("scenario: the forged image request got no answer");
+  }
+  probe->Close();
+  n->replicator().HoldPhase(JoinPhase::kImage, false);
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
+struct Scenario {
+  const char* name;
+  const char* what;
+  SimResult (*run)(Simulation&);
+};
+
+constexpr Scenario kScenarios[] = {
+    {"provider-write-only-in-image",
+     "bug 3: the provider's post-cut write reaches the joiner only through the image; the "
+     "provider dies; the joiner repairs it",
+     ProviderWriteOnlyInImage},
+    {"failed-attempt-chunks-stay-cleared",
+     "bug 6: chunks of a failed attempt queued on the worker never land after the clear",
+     FailedAttemptChunksStayCleared},
+    {"pre-cut-change-beats-a-later-live-one",
+     "bug 7: a newer pre-cut change becomes the key's last event before the release",
+     PreCutChangeBeatsALaterLiveOne},
+    {"second-joiner-during-release",
+     "bug 2: a second joiner's intent during the first joiner's release is kept",
+     SecondJoinerDuringRelease},
+    {"image-only-for-its-joiner",
+     "bug 11: a member that is not the joiner cannot fetch the image of a stabilized join",
+     ImageOnlyForItsJoiner},
+};
+
+}  // namespace
+
+std::vector<std::string> ScenarioNames() {
+  std::vector<std::string> names;
+  for (const Scenario& scenario : kScenarios) {
+    names.emplace_back(scenario.name);
+  }
+  return names;
+}
+
+std::optional<SimResult> RunScenario(const std::string& name,
+                                     const replication::ProtocolBreaks& breaks, bool verbose) {
+  for (const Scenario& scenario : kScenarios) {
+    if (name == scenario.name) {
+      if (verbose) {
+        fmt::print(stderr, "scenario {}: {}\n", scenario.name, scenario.what);
+      }
+      Simulation sim(QuietPlan(1), breaks, verbose);
+      return scenario.run(sim);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace weft::sim
