@@ -14,6 +14,7 @@ which writer stopped on which error, each member's region state and failure reas
 replication, and how many acknowledged writes each member lacks (or that it refuses to be read).
 """
 
+import threading
 import time
 
 import harness
@@ -24,6 +25,7 @@ from harness import wait_until
 OUTAGE_S = 60
 RECOVERY_S = 60         # from etcd answering again to every member ACTIVE
 READ_EVERY_S = 5        # a GET on every member this often during the outage
+TICK_S = 0.5            # INFO replication of every member this often during the outage
 PRELOAD_KEYS = 5_000
 PRELOAD_VALUE = b"v" * 100  # what ClusterTestCase.preload writes
 
@@ -61,6 +63,7 @@ class MembershipFaultsTest(ClusterTestCase):
         writers = [Writer(m, "w%d" % i, max_ops=2_000_000, max_s=OUTAGE_S + RECOVERY_S + 120,
                           reply_timeout_s=OUTAGE_S + 30)
                    for i, m in enumerate(members, 1)]
+        quiet_refused_writers(self)
         for w in writers:
             w.start()
             # After tearDown's member cleanup, so a writer held in a reply ends with its member.
@@ -70,8 +73,9 @@ class MembershipFaultsTest(ClusterTestCase):
         ops_before = [w.ops for w in writers]
         outage_started = time.monotonic()
         interrupt_etcd()
-        outage = self.observe_outage(members, outage_started)
+        outage = self.observe_outage(members, writers, outage_started)
         ops_during = [w.ops - before for w, before in zip(writers, ops_before)]
+        ops_second_half = [w.ops - half for w, half in zip(writers, outage["ops_at_half"])]
         resume_etcd()
         back = time.monotonic()
 
@@ -93,28 +97,31 @@ class MembershipFaultsTest(ClusterTestCase):
             if refused:
                 problems.append("%s refused %d of %d reads during the outage, the first at %s"
                                 % (m.name, len(refused), ok + len(refused), refused[0]))
-        for w, during in zip(writers, ops_during):
-            if during == 0:
-                problems.append("writer %s on %s had no sync write acknowledged during the "
-                                "outage (all 3 members were up and connected)"
-                                % (w.prefix, w.member.name))
+        for w, during, second_half in zip(writers, ops_during, ops_second_half):
             if w.failure is not None:
                 problems.append("writer %s on %s was refused a write: %s"
                                 % (w.prefix, w.member.name, w.failure))
+            elif second_half == 0:
+                # Long past any lease TTL: writes acknowledged early on prove nothing.
+                problems.append("writer %s on %s had no sync write acknowledged in the second "
+                                "half of the outage, with all 3 members up and connected (%d "
+                                "in its first half)" % (w.prefix, w.member.name, during))
         views = {m.name: region_view(m) for m in members}
         for m in members:
             view = views[m.name]
             if m.process.poll() is not None:
                 problems.append("%s exited with status %s" % (m.name, m.process.returncode))
-            elif m.process.pid != pids[m.name] or view["process_id"] != str(pids[m.name]):
+            elif m.process.pid != pids[m.name] or \
+                    view["process_id"] not in (None, str(pids[m.name])):
                 problems.append("%s is not the process it was: pid %s before, %s now"
                                 % (m.name, pids[m.name], view["process_id"]))
             if view["state"] != "ACTIVE":
                 problems.append(
-                    "%s is not ACTIVE %.0f s after etcd was back: state=%s phase=%s failure=%r "
-                    "(first seen not ACTIVE during the outage: %s)"
-                    % (m.name, waited_s, view["state"], view["phase"], view["failure"],
-                       outage["left_active"].get(m.name, "never")))
+                    "%s is not ACTIVE %.0f s after etcd was back: %s; it left ACTIVE %s; "
+                    "its log: %s"
+                    % (m.name, waited_s, view_text(view),
+                       outage["left_active"].get(m.name, "after the outage"),
+                       first_line_with(m, "LOST ITS LEASE") or "(no LOST ITS LEASE)"))
         all_active = all(v["state"] == "ACTIVE" for v in views.values())
         if all_active:
             try:
@@ -123,54 +130,90 @@ class MembershipFaultsTest(ClusterTestCase):
                 problems.append("members ACTIVE but replication did not drain: %s" % e)
         problems += lost_writes(members, writers, all_active)
 
-        summary = ("%s; 3 members, a sync writer on each: reads during the outage %s; writes "
-                   "acknowledged during it %s; %s %.1f s after etcd was back"
+        summary = ("%s; 3 members (lease TTL 2 s), a sync writer on each: %d of %d reads "
+                   "served during the outage; writes acknowledged in its first/second half %s; "
+                   "%s %.1f s after etcd was back"
                    % (how, sum(ok for ok, _ in outage["reads"].values()),
-                      dict(zip((w.prefix for w in writers), ops_during)),
-                      "all ACTIVE" if all_active else "given up waiting for ACTIVE", waited_s))
+                      sum(ok + len(refused) for ok, refused in outage["reads"].values()),
+                      ", ".join("%s %d/%d" % (w.prefix, during - second, second) for w, during,
+                                second in zip(writers, ops_during, ops_second_half)),
+                      "all ACTIVE" if all_active else "not all ACTIVE", waited_s))
         print(summary)
         if problems:
-            self.fail("%s\n%s\n  - %s\nregions now: %s" % (
-                summary, "%d problem(s):" % len(problems), "\n  - ".join(problems),
-                "; ".join("%s %s" % (name, view_text(v)) for name, v in views.items())))
+            self.fail("%s\n%d problem(s):\n  - %s" % (summary, len(problems),
+                                                     "\n  - ".join(problems)))
         self.assert_converged(members, writers)
 
-    def observe_outage(self, members, started):
+    def observe_outage(self, members, writers, started):
         """Until OUTAGE_S after `started`: a GET of a preloaded key on every member every
-        READ_EVERY_S, and each member's region state.
+        READ_EVERY_S, and each member's region state every TICK_S.
 
         Returns {"reads": {name: (ok count, [failure text])},
-                 "left_active": {name: "<when>: <state and failure>"}}."""
+                 "left_active": {name: "+<s> s into the outage, as <state>"},
+                 "ops_at_half": [each writer's ops OUTAGE_S / 2 into the outage]}."""
         clients = {m.name: m.client(timeout=5) for m in members}
         reads = {m.name: (0, []) for m in members}
         left_active = {}
+        ops_at_half = None
+        next_read = started
         deadline = started + OUTAGE_S
         n = 0
         while True:
+            now = time.monotonic()
+            at = "+%.1f s" % (now - started)
+            if now >= next_read:
+                next_read += READ_EVERY_S
+                for m in members:
+                    key = "pre:%d" % (n * 997 % PRELOAD_KEYS)
+                    n += 1
+                    ok, refused = reads[m.name]
+                    try:
+                        value = clients[m.name].get(key)
+                        if value == PRELOAD_VALUE:
+                            ok += 1
+                        else:
+                            refused.append("%s: GET %s returned %r" % (at, key, value))
+                    except redis.exceptions.RedisError as e:
+                        refused.append("%s: GET %s: %s: %s" % (at, key, type(e).__name__, e))
+                        clients[m.name] = m.client(timeout=5)  # a timed-out one is unusable
+                    reads[m.name] = (ok, refused)
             for m in members:
-                key = "pre:%d" % (n * 997 % PRELOAD_KEYS)
-                n += 1
-                at = "+%.1f s" % (time.monotonic() - started)
-                ok, refused = reads[m.name]
-                try:
-                    value = clients[m.name].get(key)
-                    if value == PRELOAD_VALUE:
-                        ok += 1
-                    else:
-                        refused.append("%s: GET %s returned %r" % (at, key, value))
-                except redis.exceptions.RedisError as e:
-                    refused.append("%s: GET %s: %s: %s" % (at, key, type(e).__name__, e))
-                    clients[m.name] = m.client(timeout=5)  # a timed-out connection is unusable
-                reads[m.name] = (ok, refused)
                 if m.name not in left_active:
                     view = region_view(m)
                     if view["state"] != "ACTIVE":
-                        left_active[m.name] = "%s: %s" % (at, view_text(view))
-            if time.monotonic() >= deadline:
+                        left_active[m.name] = "%s into the outage, as %s" % (
+                            at, view["state"])
+            if ops_at_half is None and now >= started + OUTAGE_S / 2:
+                ops_at_half = [w.ops for w in writers]
+            if now >= deadline:
                 break
             # The outage's length is the fault being injected, not a synchronization.
-            time.sleep(max(0.0, min(READ_EVERY_S, deadline - time.monotonic())))
-        return {"reads": reads, "left_active": left_active}
+            time.sleep(max(0.0, min(TICK_S, deadline - time.monotonic())))
+        return {"reads": reads, "left_active": left_active, "ops_at_half": ops_at_half}
+
+
+def quiet_refused_writers(test):
+    """For the rest of `test`, a Writer that ends on an error reply (Writer.failure) prints no
+    traceback: the failure message reports it. Any other exception in a thread still prints."""
+    default_hook = threading.excepthook
+
+    def hook(args):
+        if isinstance(args.thread, Writer) and args.exc_value is args.thread.failure:
+            return
+        default_hook(args)
+    threading.excepthook = hook
+    test.addCleanup(setattr, threading, "excepthook", default_hook)
+
+
+def first_line_with(member, text):
+    """The first line of the member's log containing `text`, without its date and time."""
+    try:
+        for line in member.log_text().splitlines():
+            if text in line:
+                return line.split(" ", 2)[-1]
+    except OSError:
+        pass
+    return None
 
 
 def region_view(member):
@@ -205,8 +248,8 @@ def lost_writes(members, writers, all_active):
         try:
             lost = [entry for w in writers for entry in w.lost_on(m)]
         except redis.exceptions.RedisError as e:
-            problems.append("%s refuses to be read, so its %d acknowledged keys cannot be "
-                            "checked: %s" % (m.name, acked, e))
+            problems.append("the %d keys acknowledged to the writers cannot be checked on "
+                            "%s: it refuses reads: %s" % (acked, m.name, e))
             continue
         if lost:
             key, expected, found = lost[0]

@@ -99,9 +99,9 @@ struct SimResult {
 
 // Per-member settings a scenario may force.
 struct MemberTweaks {
-  std::optional<int64_t> skew_ms;
-  std::string preferred_provider;
-  std::optional<size_t> reconcile_batch;
+  std::optional<int64_t> skew_ms = std::nullopt;
+  std::string preferred_provider = {};
+  std::optional<size_t> reconcile_batch = std::nullopt;
   int64_t worker_piece_us = 0;  // extra time the image worker takes per piece
 };
 
