@@ -202,6 +202,7 @@ void EtcdRegistry::KeepAliveLoop(int64_t lease_id, int64_t ttl_s,
   steady_clock::time_point renewed_at = granted_at;
   steady_clock::time_point next = renewed_at + ttl / 3;
   bool failing = false;
+  steady_clock::time_point last_warned;
   std::string reason;
   while (true) {
     {
@@ -234,20 +235,20 @@ void EtcdRegistry::KeepAliveLoop(int64_t lease_id, int64_t ttl_s,
       reason = "etcd says the lease no longer exists";
       break;
     }
+    // etcd cannot be reached. Its leases do not run out while it is down, and a new leader
+    // gives every lease a fresh TTL, so only etcd's own answer says whether this member lost
+    // its place: never this member's clock (DESIGN §6). Keep trying, and say so now and then.
     const steady_clock::time_point now = steady_clock::now();
-    const steady_clock::time_point expires_at = renewed_at + ttl;
-    if (now >= expires_at) {
-      reason = fmt::format("no renewal succeeded for {} ms; last error: {}", ttl.count(),
-                           remaining_s.status().ToString());
-      break;
+    if (!failing || now - last_warned >= std::chrono::seconds(10)) {
+      WEFT_LOG_WARN(
+          "etcd registry: cannot renew lease {:x} for {} ms: {}; retrying (only etcd's answer "
+          "can end this member's registration)",
+          lease_id, std::chrono::duration_cast<milliseconds>(now - renewed_at).count(),
+          remaining_s.status().ToString());
+      last_warned = now;
     }
-    WEFT_LOG_WARN(
-        "etcd registry: could not renew lease {:x} (it expires in {} ms unless a retry "
-        "succeeds): {}",
-        lease_id, std::chrono::duration_cast<milliseconds>(expires_at - now).count(),
-        remaining_s.status().ToString());
     failing = true;
-    next = std::min(now + std::min(milliseconds(500), ttl / 6), expires_at);
+    next = now + std::min(milliseconds(500), std::max(milliseconds(100), ttl / 6));
   }
   LeaseLost(reason);
 }
@@ -482,9 +483,28 @@ Status EtcdRegistry::LeaveRegion(const std::string& region) {
 
 Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
-  WEFT_RETURN_IF_ERROR(RequireSelf().status());
-  return client_.DeleteRange(etcd_layout::RegionMemberKey(options_.cluster, region, member_id), "")
-      .status();
+  WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
+  const std::string self_key =
+      etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id);
+  // Only while this member is ACTIVE in the region, as its own key says (the exact bytes it
+  // wrote when it became ACTIVE): two members cut off from each other cannot both win.
+  EtcdCompare active;
+  active.key = self_key;
+  active.target = EtcdCompare::Target::kValue;
+  active.result = EtcdCompare::Result::kEqual;
+  active.value = etcd_layout::EncodeMember(self.info, MemberState::kActive);
+  StatusOr<EtcdTxnResult> txn = client_.Txn(
+      {active},
+      {EtcdOp::DeleteRange(etcd_layout::RegionMemberKey(options_.cluster, region, member_id), "")},
+      {});
+  if (!txn.ok()) {
+    return LeaseAware(txn.status());
+  }
+  if (!txn->succeeded) {
+    return absl::FailedPreconditionError(fmt::format("member {} is not ACTIVE in region {}",
+                                                     FormatMemberId(self.info.member_id), region));
+  }
+  return absl::OkStatus();
 }
 
 std::unique_ptr<WatchHandle> EtcdRegistry::Watch(const std::string& region,

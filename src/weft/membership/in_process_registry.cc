@@ -142,6 +142,27 @@ Status InProcessRegistryHub::LeaveRegion(uint64_t member_id, const std::string& 
   return absl::OkStatus();
 }
 
+Status InProcessRegistryHub::Expel(uint64_t by, uint64_t member_id, const std::string& region) {
+  {
+    MutexLock lock(&mutex_);
+    WEFT_RETURN_IF_ERROR(RequireMember(by));
+    auto group = regions_.find(region);
+    auto self = group == regions_.end() ? decltype(group->second.end()){} : group->second.find(by);
+    if (group == regions_.end() || self == group->second.end() ||
+        self->second != MemberState::kActive) {
+      return absl::FailedPreconditionError(
+          fmt::format("member {} is not ACTIVE in region {}", FormatMemberId(by), region));
+    }
+    if (group->second.erase(member_id) == 0) {
+      return absl::OkStatus();
+    }
+    ++revision_;
+    NotifyLocked(region);
+  }
+  Flush();
+  return absl::OkStatus();
+}
+
 bool InProcessRegistryHub::RemoveMember(uint64_t member_id, bool lease_lost) {
   {
     MutexLock lock(&mutex_);
@@ -341,10 +362,8 @@ Status InProcessRegistry::LeaveRegion(const std::string& region) {
 
 Status InProcessRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
-  WEFT_RETURN_IF_ERROR(SelfId().status());
-  const Status left = hub_.LeaveRegion(member_id, region);
-  // A member the hub no longer knows (its lease ended) is in no region: nothing to expel.
-  return absl::IsFailedPrecondition(left) ? absl::OkStatus() : left;
+  WEFT_ASSIGN_OR_RETURN(const uint64_t self, SelfId());
+  return hub_.Expel(self, member_id, region);
 }
 
 std::unique_ptr<WatchHandle> InProcessRegistry::Watch(

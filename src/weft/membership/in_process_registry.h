@@ -92,6 +92,8 @@ class InProcessRegistryHub {
   StatusOr<GroupView> SetState(uint64_t member_id, const std::string& region, MemberState state);
   GroupView ReadGroup(const std::string& region) const;
   Status LeaveRegion(uint64_t member_id, const std::string& region);
+  // Removes `member_id` from `region` if `by` is ACTIVE there (one critical section).
+  Status Expel(uint64_t by, uint64_t member_id, const std::string& region);
   std::unique_ptr<WatchHandle> AddWatch(const std::string& region,
                                         std::function<void(const GroupView&)> on_change);
   void CancelWatch(uint64_t watch_id);

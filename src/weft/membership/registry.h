@@ -153,9 +153,13 @@ class Registry {
   virtual Status LeaveRegion(const std::string& region) = 0;
 
   // Removes another member from `region`: it fell so far behind that this member cannot keep
-  // its backlog (DESIGN §2: everything is bounded). Every member, the expelled one included,
-  // sees it leave in its group view. Expelling a member that is not in the region is OK.
-  // Errors: FailedPrecondition (this member is not registered), or a backend error.
+  // its backlog (DESIGN §2: everything is bounded), or it cannot be reached. Every member, the
+  // expelled one included, sees it leave in its group view. Expelling a member that is not in
+  // the region is OK. Only a member that is itself ACTIVE in the region may expel, checked in
+  // the same transaction: two members cut off from each other cannot expel each other — the
+  // first expel wins, the second finds its sender gone.
+  // Errors: FailedPrecondition (this member is not registered, or not ACTIVE in the region), or a
+  // backend error.
   virtual Status ExpelFromRegion(const std::string& region, uint64_t member_id) = 0;
 
   // Watches `region`'s group. on_change is called first with the group as of the watch's start,
@@ -173,10 +177,12 @@ class Registry {
   // registry cannot be used for this member afterwards. Deregistering twice is OK.
   virtual Status Deregister() = 0;
 
-  // Called once if this member's lease is lost (it could not be renewed before it expired, or
-  // the registry expired it): the member has vanished from every group and must stop acting as
-  // a member. Runs on a registry-owned thread, outside registry locks. Set before Register.
-  // The default ignores it (for test doubles whose leases never run out).
+  // Called once if this member's lease is lost, as the registry itself says (it expired there,
+  // or was revoked): the member has vanished from every group and must stop acting as a member.
+  // A registry that cannot be reached is not a lost lease: its leases do not run out while it is
+  // down (etcd's new leader gives every lease a fresh TTL), so the member keeps trying. Runs on a
+  // registry-owned thread, outside registry locks. Set before Register. The default ignores it (for
+  // test doubles whose leases never run out).
   virtual void SetLeaseLostCallback(std::function<void()> on_lease_lost) {}
 };
 

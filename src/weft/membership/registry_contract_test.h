@@ -396,6 +396,33 @@ TYPED_TEST_P(RegistryContractTest, ExpellingRemovesAnotherMemberFromTheRegionOnl
   EXPECT_TRUE(absl::IsFailedPrecondition(unregistered->ExpelFromRegion(region, b_id)));
 }
 
+TYPED_TEST_P(RegistryContractTest, OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther) {
+  auto a = this->Member("a");
+  auto b = this->Member("b");
+  auto c = this->Member("c");
+  const std::string region = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region).ok());
+  ASSERT_TRUE(b->EnterRegion(region).ok());
+  ASSERT_TRUE(c->EnterRegion(region).ok());  // stays INITIALIZING
+  ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
+  StatusOr<GroupView> group = a->ReadGroup(region);
+  ASSERT_TRUE(group.ok());
+  uint64_t a_id = 0, b_id = 0, c_id = 0;
+  for (const GroupMember& member : group->members) {
+    (member.info.name == "a"   ? a_id
+     : member.info.name == "b" ? b_id
+                               : c_id) = member.info.member_id;
+  }
+  // A joining member judges nobody.
+  EXPECT_TRUE(absl::IsFailedPrecondition(c->ExpelFromRegion(region, a_id)));
+  // a and b cut off from each other both try: the first wins, the second is no longer ACTIVE.
+  ASSERT_TRUE(a->ExpelFromRegion(region, b_id).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(b->ExpelFromRegion(region, a_id)));
+  StatusOr<GroupView> after = c->ReadGroup(region);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(Summary(*after), "a:ACTIVE c:INITIALIZING");
+}
+
 TYPED_TEST_P(RegistryContractTest, WatchDeliversEveryChangeInRevisionOrder) {
   const std::string region = this->NewRegion();
   auto a = this->Member("a");
@@ -585,6 +612,7 @@ REGISTER_TYPED_TEST_SUITE_P(RegistryContractTest, FirstMemberOfAnEmptyRegionBoot
                             MisuseGetsClearErrors, UnknownRegionIsAnEmptyGroup,
                             LeavingRemovesTheMemberAndAnEmptiedRegionBootstrapsAgain,
                             ExpellingRemovesAnotherMemberFromTheRegionOnly,
+                            OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther,
                             WatchDeliversEveryChangeInRevisionOrder, WatchSeesACrashedMemberVanish,
                             DeregisterLeavesEveryRegion, CancelledWatchGetsNoMoreViews,
                             WatchMayBeDestroyedFromItsOwnCallback, CancelWaitsForARunningCallback);

@@ -18,7 +18,8 @@ LaneSender::LaneSender(Host& host, const Clock& clock, Random& random, const Lan
       region_(std::move(region)),
       open_(open),
       outbox_(std::move(outbox)),
-      down_since_us_(clock.NowMonotonicUs()) {
+      down_since_us_(clock.NowMonotonicUs()),
+      created_us_(clock.NowMonotonicUs()) {
   open_.region = region_;
 }
 

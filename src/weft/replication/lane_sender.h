@@ -17,6 +17,7 @@
 // Thread safety: the protocol thread only. The outbox's waker posts Wake from writers' threads.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -65,6 +66,8 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   // When the lane last stopped streaming (its creation if it never streamed); 0 while it
   // streams.
   int64_t down_since_us() const { return state_ == State::kStreaming ? 0 : down_since_us_; }
+  // When the peer last answered on this lane (its creation if it never did).
+  int64_t heard_us() const { return std::max(last_heard_us_, created_us_); }
   const membership::MemberInfo& peer() const { return peer_; }
   uint32_t lane() const { return open_.lane; }
   Outbox& outbox() { return *outbox_; }
@@ -96,6 +99,7 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   uint64_t dial_generation_ = 0;
   int64_t last_heard_us_ = 0;
   int64_t down_since_us_ = 0;
+  int64_t created_us_ = 0;
   int64_t last_sent_us_ = 0;
   bool heartbeat_due_ = false;
   bool break_release_tickets_ = false;

@@ -41,7 +41,7 @@ RegionReplicator::RegionReplicator(ReplicatorOptions options, storage::Store& st
       applier_(options_.region, store, versions, consumer, recent_, clock,
                options_.postimage_shard_count),
       service_(
-          env_, peers_, write_path_, store, [this] { return serving(); }, observer),
+          env_, peers_, write_path_, store, [this] { return complete(); }, observer),
       driver_(env_, *this, peers_, applier_, write_path_, store, versions, recent_) {
   applier_.break_image_overwrites_postimage = options_.breaks.image_overwrites_postimage;
   applier_.break_stale_reconcile = options_.breaks.stale_reconcile;
@@ -199,7 +199,7 @@ void RegionReplicator::RemoveMember(uint64_t member, int64_t revision) {
   std::erase_if(serves_, [&](const auto& serve) { return serve->joiner() == member; });
   service_.OnMemberLeft(member);
   driver_.OnMemberLeft(member, revision);
-  if (serving()) {
+  if (complete()) {
     RepairDeparted(member);
   } else {
     repairs_deferred_.push_back(member);
@@ -373,10 +373,52 @@ std::shared_ptr<ChannelSession> RegionReplicator::AcceptImage(uint64_t peer,
   return serve;
 }
 
+bool RegionReplicator::serving() const {
+  return complete() && clock_.NowMonotonicUs() < in_touch_until_us_.load(std::memory_order_acquire);
+}
+
+std::string RegionReplicator::not_serving_reason() const {
+  if (!complete() || serving()) {
+    return {};
+  }
+  return fmt::format(
+      "this member has not heard from every ACTIVE member of the group for {} ms "
+      "(a partition?): it serves again once it does, or rejoins if it was "
+      "dropped",
+      options_.silence_timeout_ms);
+}
+
+void RegionReplicator::RefreshReadGuard() {
+  if (options_.mode != ReplicationMode::kSync) {
+    return;
+  }
+  // Every ACTIVE member of the group may expel this one once it cannot reach it for
+  // unreachable_timeout_ms; stop serving reads well before, once one has not answered for
+  // silence_timeout_ms. (A joiner expels nobody.)
+  int64_t until = INT64_MAX;
+  for (const membership::GroupMember& member : view_.members) {
+    if (member.info.member_id == self_.member_id ||
+        member.state != membership::MemberState::kActive) {
+      continue;
+    }
+    const Peers::Peer* peer = peers_.Find(member.info.member_id);
+    if (peer == nullptr) {
+      continue;
+    }
+    int64_t heard_us = 0;
+    for (const std::shared_ptr<LaneSender>& sender : peer->senders) {
+      heard_us = std::max(heard_us, sender->heard_us());
+    }
+    until = std::min(until, heard_us + options_.silence_timeout_ms * 1000);
+  }
+  in_touch_until_us_.store(until, std::memory_order_release);
+}
+
 void RegionReplicator::Tick() {
   if (stopped_) {
     return;
   }
+  RefreshReadGuard();
   peers_.OnTick();
   service_.OnTick();
   driver_.OnTick();
@@ -398,7 +440,7 @@ void RegionReplicator::PaceImages() {
 void RegionReplicator::ExpelLaggards() {
   // Only a member holding the whole region judges others: a joiner that reaches nobody (a wrong
   // secret, a partition) must not expel the members it cannot reach.
-  if (!serving()) {
+  if (!complete()) {
     ack_progress_.clear();
     return;
   }

@@ -137,7 +137,15 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void HoldPhase(JoinPhase phase, bool hold);
   WritePath& write_path() { return write_path_; }
   RegionState state() const { return state_.load(std::memory_order_acquire); }
-  bool serving() const { return state() == RegionState::kActive; }
+  // Holds a complete copy (ACTIVE).
+  bool complete() const { return state() == RegionState::kActive; }
+  // May serve clients: complete, and — in a sync region — in touch with every ACTIVE member of
+  // the group within the last silence_timeout_ms (the read guard, docs/design/replication.md):
+  // a member cut off from the others stops serving before they can expel it and acknowledge
+  // writes without it.
+  bool serving() const;
+  // Why a complete member does not serve (empty when it serves).
+  std::string not_serving_reason() const;
   std::string failure_reason() const;
   ReplicationStatus GetStatus() const;
   const std::string& region() const { return options_.region; }
@@ -192,6 +200,11 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   ReplicatorObserver* const observer_;
   const RegionEnv env_;
   std::atomic<RegionState> state_{RegionState::kStarting};
+  // The read guard: serving until this monotonic time (refreshed every tick from the peers'
+  // last answers). INT64_MAX when no ACTIVE peer is to be heard from, or in an async region.
+  std::atomic<int64_t> in_touch_until_us_{INT64_MAX};
+  // Refreshes in_touch_until_us_.
+  void RefreshReadGuard();
 
   RecentChanges recent_;
   WritePath write_path_;

@@ -97,6 +97,10 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
       // As Redis Cluster answers when it cannot serve a slot: clients treat it as retryable.
       reply.Error(StrCat("CLUSTERDOWN region '", context.database().region().name,
                          "' failed on this member: ", replicator->failure_reason()));
+    } else if (replicator != nullptr && replicator->complete()) {
+      // Cut off from the group (the read guard): retryable, like a cluster that is down.
+      reply.Error(StrCat("CLUSTERDOWN region '", context.database().region().name,
+                         "' is cut off on this member: ", replicator->not_serving_reason()));
     } else {
       reply.Error("LOADING weft is loading the dataset in memory");
     }
