@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checkers can fail: for each deliberate break in BREAKS_FILE, its scenario (or the first
-# seed of its range) must fail with the break and pass without it. Prints the seed and the
+# seed of its range; `membership-seeds` plans include membership faults) must fail with the
+# break and pass without it. Prints the seed and the
 # oracle that caught each.
 #   check_breaks.sh WEFT_SIM BREAKS_FILE
 set -uo pipefail
@@ -12,16 +13,21 @@ oracle_of() {
 }
 while read -r name kind what _; do
   case "$name" in ''|'#'*) continue ;; esac
+  faults=()
+  if [ "$kind" = membership-seeds ]; then
+    faults=(--membership-faults)  # plans that also lose leases, stall members, take etcd away
+    kind=seeds
+  fi
   if [ "$kind" = seeds ]; then
-    batch=$("$sim" --seeds "$what" --jobs "$(nproc)" --break "$name" --until-failure 2>&1)
+    batch=$("$sim" --seeds "$what" "${faults[@]}" --jobs "$(nproc)" --break "$name" --until-failure 2>&1)
     seed=$(echo "$batch" | grep -m1 '^FAILED seed' | sed -E 's/FAILED seed ([0-9]+).*/\1/')
     if [ -z "$seed" ]; then
       echo "break $name: NOT caught by any seed in $what"
       status=1
       continue
     fi
-    target=(--seed "$seed")
-    label="seed $seed"
+    target=(--seed "$seed" "${faults[@]}")
+    label="seed $seed${faults[*]:+ (membership faults)}"
   else
     target=(--scenario "$what")
     label="scenario $what"

@@ -85,6 +85,9 @@ class Oracle {
   // A join attempt starts: a retry must not start with the last attempt's partial image.
   void OnAttemptStart(SimMember& member, bool retry);
   void OnCrash(SimMember& member);
+  // Dropped from the group, the member rejoins: its copy and its events start over.
+  // `member` rejoins in place for `reason`; `still_in_group`: the registry still lists it.
+  void OnRejoin(SimMember& member, bool still_in_group, std::string_view reason);
   // Local writes are reported here before their event fires (so the event can be matched).
   void ExpectLocalEvent(SimMember& member, size_t write);
 
@@ -95,6 +98,7 @@ class Oracle {
                 const membership::GroupView& group, bool sync_region);
 
   uint64_t events() const { return events_seen_; }
+  int rejoins() const { return rejoins_; }
   uint64_t writes_acked() const;
   size_t write_count() const { return writes_.size(); }
 
@@ -114,6 +118,10 @@ class Oracle {
     bool check_old = false;
     uint64_t events_before = 0;
   };
+  // Whether the key's post-image holds a delete newer than `arrived` that a reconcile took in
+  // over an absent key without an event (recorded as the key's last event if so).
+  bool TookInADeleteSilently(SimMember& member, const std::string& key,
+                             const storage::Version& arrived);
   struct MemberState {
     std::map<std::string, KeyEvents> keys;
     std::optional<Pending> pending;  // the change being applied now
@@ -136,6 +144,7 @@ class Oracle {
   std::set<uint64_t> crashed_;
   std::vector<std::string> failures_;
   uint64_t events_seen_ = 0;
+  int rejoins_ = 0;
 };
 
 }  // namespace weft::sim

@@ -40,9 +40,9 @@ void SimMember::Schedule(int64_t delay_us, std::string_view label, std::function
 
 void SimMember::Start() {
   membership::MemberInfo self = replicator_->self();
-  world_.registry.AddMember(self, id_, [this] {
-    Schedule(0, "member.lease-lost", [this] {
-      replicator_->OnMembershipLost("the registry lease of this member expired");
+  world_.registry.AddMember(self, id_, [this](uint64_t registration) {
+    Schedule(0, "member.lease-lost", [this, registration] {
+      replicator_->OnMembershipLost("the registry lease of this member expired", registration);
     });
   });
   world_.network.Attach(id_, this);
@@ -143,6 +143,19 @@ void SimMember::OnChangeArriving(uint64_t from, const replication::ChangeRecord&
 
 void SimMember::OnChangeApplied(uint64_t from, const replication::ChangeRecord& change) {
   world_.oracle.OnChangeApplied(*this, from, change);
+}
+
+void SimMember::OnRejoin() {
+  if (world_.loop.verbose()) {
+    fmt::print(stderr, "{:10.6f} REJOIN {}\n", static_cast<double>(world_.loop.now_us()) / 1e6,
+               name_);
+  }
+  // A member rejoins only once the group has gone on without it (its lease ran out, it was
+  // expelled, it learned it is not in the region): giving up while still in the group strands
+  // its clients for a whole new join.
+  const membership::GroupView group = world_.registry.Group(replicator_->region());
+  const bool still_in = group.Find(id_) != nullptr;
+  world_.oracle.OnRejoin(*this, still_in, replicator_->rejoin_reason());
 }
 
 void SimMember::OnChange(const replication::ChangeEvent& event) {

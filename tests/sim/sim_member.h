@@ -91,6 +91,7 @@ class SimMember final : public NetworkNode,
   void OnJoinPhase(replication::JoinPhase from, replication::JoinPhase to) override;
   void OnChangeArriving(uint64_t from, const replication::ChangeRecord& change) override;
   void OnChangeApplied(uint64_t from, const replication::ChangeRecord& change) override;
+  void OnRejoin() override;
 
   // replication::ChangeConsumer.
   void OnChange(const replication::ChangeEvent& event) override;

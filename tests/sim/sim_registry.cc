@@ -26,7 +26,7 @@ SimRegistry::~SimRegistry() {
 }
 
 void SimRegistry::AddMember(const membership::MemberInfo& info, uint64_t owner,
-                            std::function<void()> on_lease_lost) {
+                            membership::Registry::LeaseLostCallback on_lease_lost) {
   Member& member = members_[info.member_id];
   member.registry = std::make_unique<membership::InProcessRegistry>(hub_);
   member.registry->SetLeaseLostCallback(std::move(on_lease_lost));
@@ -85,8 +85,7 @@ void SimRegistry::Request(uint64_t member_id, membership::RegistryRequest reques
   WEFT_CHECK(it != members_.end());
   const uint64_t owner = it->second.owner;
   const int64_t half_trip_us = 200 + static_cast<int64_t>(random_.Uniform(2'000));
-  auto reply_with = [this, owner, half_trip_us, done](membership::RegistryReply reply,
-                                                      int64_t after_us) {
+  auto reply_with = [this, owner, done](membership::RegistryReply reply, int64_t after_us) {
     loop_.At(after_us, owner, "registry.reply", [done, reply = std::move(reply)] { done(reply); });
   };
   if (down()) {
@@ -114,6 +113,11 @@ void SimRegistry::Request(uint64_t member_id, membership::RegistryRequest reques
                reply.status = absl::FailedPreconditionError("not registered");
              } else {
                reply = membership::CallRegistry(*it->second.registry, request);
+               if (request.op == membership::RegistryRequest::Op::kReregister &&
+                   reply.status.ok() && it->second.alive) {
+                 it->second.renewed_us = loop_.now_us();  // a new lease, kept alive again
+                 it->second.stalled_until_us = 0;
+               }
                if (after_effect) {
                  reply = membership::RegistryReply{};
                  reply.status = absl::UnavailableError("etcd reply lost (injected)");

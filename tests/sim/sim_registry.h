@@ -44,7 +44,7 @@ class SimRegistry {
   // Registers `info` with a lease; `owner` owns the member's events; `on_lease_lost` runs (as an
   // event of the member) when its lease expires while it lives.
   void AddMember(const membership::MemberInfo& info, uint64_t owner,
-                 std::function<void()> on_lease_lost);
+                 membership::Registry::LeaseLostCallback on_lease_lost);
   // The member crashed: no more keepalives (its lease expires in time).
   void RemoveMember(uint64_t member);
   // The member's keepalives stop for a while (a stalled process).

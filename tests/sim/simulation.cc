@@ -322,12 +322,14 @@ void Simulation::Write(SimMember* member, const std::string& key, bool single_wr
     replication::WriteContext context;
     context.snapshot = set->get();
     auto record_index = std::make_shared<std::optional<size_t>>();
-    auto ticket = std::make_shared<replication::WriteTicket>([this, record_index, finish] {
-      if (*record_index) {
-        oracle_.OnAck(**record_index, loop_.now_us());
-      }
-      finish(true);
-    });
+    auto ticket =
+        std::make_shared<replication::WriteTicket>([this, record_index, finish](bool acknowledged) {
+          // An abandoned write is not acknowledged: the client learns its outcome is unknown.
+          if (acknowledged && *record_index) {
+            oracle_.OnAck(**record_index, loop_.now_us());
+          }
+          finish(acknowledged);
+        });
     context.ticket = ticket;
     member->store().WithKey(
         key,
@@ -372,7 +374,7 @@ void Simulation::Write(SimMember* member, const std::string& key, bool single_wr
                      [this, member, set, ticket, record_index, finish] {
                        member->replicator().write_path().End(**set);
                        const bool done_now = ticket->Arm();
-                       if (!*record_index) {
+                       if (!*record_index || (done_now && ticket->abandoned())) {
                          finish(false);
                        } else if (done_now || plan_.mode == replication::ReplicationMode::kAsync) {
                          oracle_.OnAck(**record_index, loop_.now_us());
@@ -585,6 +587,7 @@ SimResult Simulation::Finish(bool settled) {
   result.acked = oracle_.writes_acked();
   result.change_events = oracle_.events();
   result.joins_completed = joins_completed_;
+  result.rejoins = oracle_.rejoins();
   result.simulated_s = static_cast<double>(loop_.now_us()) / 1e6;
   return result;
 }

@@ -94,6 +94,7 @@ struct SimResult {
   uint64_t acked = 0;
   uint64_t change_events = 0;
   int joins_completed = 0;
+  int rejoins = 0;
   double simulated_s = 0;
 };
 

@@ -29,6 +29,7 @@
 #include "tests/sim/scenarios.h"
 #include "tests/sim/simulation.h"
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
@@ -243,6 +244,11 @@ int main(int argc, char** argv) {
       timeout_s = std::max(1, std::atoi(value().c_str()));
     } else if (arg == "--trace") {
       verbose = true;
+      // The members' own log lines, in order among the trace's (one stdout).
+      auto logger = spdlog::stdout_logger_st("sim");
+      logger->set_pattern("           log %l: %v");
+      spdlog::set_default_logger(logger);
+      spdlog::set_level(spdlog::level::info);
     } else if (arg == "--scenario") {
       scenario = value();
     } else if (arg == "--scenarios") {

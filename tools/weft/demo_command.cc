@@ -72,7 +72,7 @@ Status Preload(DemoMember& member, const DemoOptions& options, const Clock& cloc
     Mutex mutex;
     CondVar acknowledged;
     bool done = false;
-    auto ticket = std::make_shared<replication::WriteTicket>([&] {
+    auto ticket = std::make_shared<replication::WriteTicket>([&](bool) {
       MutexLock lock(&mutex);
       done = true;
       acknowledged.SignalAll();

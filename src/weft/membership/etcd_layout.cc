@@ -31,6 +31,14 @@ std::string RegionMemberKey(std::string_view cluster, std::string_view region, u
   return RegionPrefix(cluster, region) + FormatMemberId(member_id);
 }
 
+std::string HoldersPrefix(std::string_view cluster, std::string_view region) {
+  return fmt::format("/weft/{}/holders/{}/", cluster, region);
+}
+
+std::string HolderKey(std::string_view cluster, std::string_view region, uint64_t member_id) {
+  return HoldersPrefix(cluster, region) + FormatMemberId(member_id);
+}
+
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

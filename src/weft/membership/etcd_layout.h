@@ -30,6 +30,10 @@ std::string MemberKey(std::string_view cluster, uint64_t member_id);
 // "/weft/<cluster>/regions/<region>/": every key of the region's group starts with it.
 std::string RegionPrefix(std::string_view cluster, std::string_view region);
 std::string RegionMemberKey(std::string_view cluster, std::string_view region, uint64_t member_id);
+// The region's holders (registry.h), one key per member, without a lease:
+// /weft/<cluster>/holders/<region>/<id:016x>.
+std::string HoldersPrefix(std::string_view cluster, std::string_view region);
+std::string HolderKey(std::string_view cluster, std::string_view region, uint64_t member_id);
 // The range end that covers exactly the keys starting with `prefix` (etcd's "prefix end").
 // REQUIRES: prefix holds a byte other than 0xff.
 std::string PrefixEnd(std::string_view prefix);

@@ -126,7 +126,7 @@ int64_t EtcdRegistry::lease_ttl_s() const {
   return lease_ttl_s_;
 }
 
-void EtcdRegistry::SetLeaseLostCallback(std::function<void()> on_lease_lost) {
+void EtcdRegistry::SetLeaseLostCallback(LeaseLostCallback on_lease_lost) {
   MutexLock lock(&mutex_);
   on_lease_lost_ = std::move(on_lease_lost);
 }
@@ -254,9 +254,10 @@ void EtcdRegistry::KeepAliveLoop(int64_t lease_id, int64_t ttl_s,
 }
 
 void EtcdRegistry::LeaseLost(const std::string& reason) {
-  std::function<void()> callback;
+  LeaseLostCallback callback;
   MemberInfo info;
   int64_t lease_id = 0;
+  uint64_t registration = 0;
   {
     MutexLock lock(&mutex_);
     if (lease_lost_ || keepalive_stop_ || !self_) {
@@ -266,13 +267,14 @@ void EtcdRegistry::LeaseLost(const std::string& reason) {
     callback = on_lease_lost_;
     info = self_->info;
     lease_id = self_->lease_id;
+    registration = self_->registration;
   }
   WEFT_LOG_ERROR(
       "etcd registry: member {} ({}) LOST ITS LEASE {:x} at {}: {}. It has vanished "
       "from every region and must stop acting as a member.",
       FormatMemberId(info.member_id), info.name, lease_id, options_.endpoint, reason);
   if (callback) {
-    callback();
+    callback(registration);
   }
 }
 
@@ -322,6 +324,17 @@ Status EtcdRegistry::Deregister() {
     info = self_->info;
   }
   StopKeepAliveThread();
+  std::set<std::string> entered;
+  {
+    MutexLock lock(&mutex_);
+    entered.swap(entered_);
+  }
+  // A member that shuts down gives up the copies it held (its lease takes its region entries).
+  for (const std::string& region : entered) {
+    client_.DeleteRange(etcd_layout::HolderKey(options_.cluster, region, info.member_id), "")
+        .status()
+        .IgnoreError();
+  }
   Status status = lease_lost ? absl::OkStatus() : client_.RevokeLease(lease_id);
   {
     MutexLock lock(&mutex_);
@@ -361,6 +374,7 @@ std::vector<EtcdRegistry::StoredMember> EtcdRegistry::DecodeGroup(
                     member.ok() ? "member_id differs from the key" : member.status().ToString());
       continue;
     }
+    member->entered_at = kv.create_revision;
     members.push_back(StoredMember{*std::move(member), kv.key, kv.mod_revision});
   }
   std::sort(members.begin(), members.end(), [](const StoredMember& a, const StoredMember& b) {
@@ -386,9 +400,20 @@ StatusOr<EnterResult> EtcdRegistry::EnterRegion(const std::string& region) {
   WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
   const std::string prefix = etcd_layout::RegionPrefix(options_.cluster, region);
   const std::string end = etcd_layout::PrefixEnd(prefix);
+  const std::string holders_prefix = etcd_layout::HoldersPrefix(options_.cluster, region);
+  const std::string holders_end = etcd_layout::PrefixEnd(holders_prefix);
   const std::string self_key =
       etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id);
-  WEFT_ASSIGN_OR_RETURN(EtcdRangeResult range, client_.Range(prefix, end));
+  const std::string self_holder =
+      etcd_layout::HolderKey(options_.cluster, region, self.info.member_id);
+  // The group and its holders, read at one revision.
+  StatusOr<EtcdTxnResult> read =
+      client_.Txn({}, {EtcdOp::Range(prefix, end), EtcdOp::Range(holders_prefix, holders_end)}, {});
+  if (!read.ok()) {
+    return LeaseAware(read.status());
+  }
+  EtcdRangeResult range = std::move(read->responses[0]);
+  EtcdRangeResult holders = std::move(read->responses[1]);
   for (int attempt = 0; attempt < options_.enter_attempts_max; ++attempt) {
     const std::vector<StoredMember> members = DecodeGroup(prefix, range.kvs);
     const StoredMember* active = nullptr;
@@ -401,40 +426,66 @@ StatusOr<EnterResult> EtcdRegistry::EnterRegion(const std::string& region) {
         active = &stored;
       }
     }
-    // No ACTIVE member at revision r: bootstrap if nothing in the region changed since
-    // (every key's mod_revision ≤ r; an empty range compares as one absent key and passes).
-    // An ACTIVE member A: join if A's key is unchanged since (still there, still ACTIVE).
-    EtcdCompare compare;
-    MemberState state = MemberState::kActive;
-    if (active == nullptr) {
-      compare = EtcdCompare::Number(prefix, EtcdCompare::Target::kMod, EtcdCompare::Result::kLess,
-                                    range.revision + 1, end);
-    } else {
-      compare = EtcdCompare::Number(active->key, EtcdCompare::Target::kMod,
-                                    EtcdCompare::Result::kEqual, active->mod_revision);
-      state = MemberState::kInitializing;
+    bool holds = false;
+    for (const EtcdKeyValue& kv : holders.kvs) {
+      holds |= kv.key == self_holder;
     }
+    // An ACTIVE member A: join if A's key is unchanged since (still there, still ACTIVE).
+    // No ACTIVE member, and nobody holds the region or this member does: enter ACTIVE
+    // (bootstrap, or re-form from this member's own copy) if nothing in the region or its
+    // holders changed since the read (every key's mod_revision <= r; an empty range compares as
+    // one absent key and passes). No ACTIVE member, others hold it: join and wait for a holder,
+    // if still nobody is ACTIVE.
+    std::vector<EtcdCompare> compares;
+    MemberState state = MemberState::kInitializing;
+    if (active != nullptr) {
+      compares.push_back(EtcdCompare::Number(active->key, EtcdCompare::Target::kMod,
+                                             EtcdCompare::Result::kEqual, active->mod_revision));
+    } else {
+      compares.push_back(EtcdCompare::Number(prefix, EtcdCompare::Target::kMod,
+                                             EtcdCompare::Result::kLess, range.revision + 1, end));
+      if (holders.kvs.empty() || holds) {
+        state = MemberState::kActive;
+        compares.push_back(EtcdCompare::Number(holders_prefix, EtcdCompare::Target::kMod,
+                                               EtcdCompare::Result::kLess, range.revision + 1,
+                                               holders_end));
+      }
+    }
+    std::vector<EtcdOp> ops = {
+        EtcdOp::Put(self_key, etcd_layout::EncodeMember(self.info, state), self.lease_id)};
+    if (state == MemberState::kActive && !holds) {
+      ops.push_back(EtcdOp::Put(self_holder, "", 0));
+    }
+    if (state == MemberState::kInitializing && holds) {
+      ops.push_back(EtcdOp::DeleteRange(self_holder, ""));  // an image will replace its copy
+    }
+    const size_t range_index = ops.size();
+    ops.push_back(EtcdOp::Range(prefix, end));
     StatusOr<EtcdTxnResult> txn = client_.Txn(
-        {compare},
-        {EtcdOp::Put(self_key, etcd_layout::EncodeMember(self.info, state), self.lease_id),
-         EtcdOp::Range(prefix, end)},
-        {EtcdOp::Range(prefix, end)});
+        compares, ops, {EtcdOp::Range(prefix, end), EtcdOp::Range(holders_prefix, holders_end)});
     if (!txn.ok()) {
       return LeaseAware(txn.status());
     }
     if (txn->succeeded) {
       EnterResult result;
       result.bootstrapped = state == MemberState::kActive;
-      result.group = MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[1].kvs));
-      WEFT_LOG_INFO("etcd registry: member {} entered region {} as {} (revision {})",
+      result.reformed = result.bootstrapped && holds;
+      result.group =
+          MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[range_index].kvs));
+      {
+        MutexLock lock(&mutex_);
+        entered_.insert(region);
+      }
+      WEFT_LOG_INFO("etcd registry: member {} entered region {} as {}{} (revision {})",
                     FormatMemberId(self.info.member_id), region, MemberStateName(state),
-                    txn->revision);
+                    result.reformed ? ", re-forming it from its own copy" : "", txn->revision);
       return result;
     }
     // Someone else's entry or state change committed first; decide again on the fresh group.
     WEFT_LOG_DEBUG("etcd registry: region {} changed under entry attempt {} of member {}; retrying",
                    region, attempt + 1, FormatMemberId(self.info.member_id));
     range = std::move(txn->responses[0]);
+    holders = std::move(txn->responses[1]);
   }
   return absl::AbortedError(fmt::format("region {} kept changing during {} attempts to enter it",
                                         region, options_.enter_attempts_max));
@@ -449,12 +500,19 @@ StatusOr<GroupView> EtcdRegistry::SetState(const std::string& region, MemberStat
       etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id);
   // Only while our key exists (create_revision > 0): a member that left, or whose key vanished
   // with its lease, must enter again instead of reappearing.
-  StatusOr<EtcdTxnResult> txn = client_.Txn(
-      {EtcdCompare::Number(self_key, EtcdCompare::Target::kCreate, EtcdCompare::Result::kGreater,
-                           0)},
-      {EtcdOp::Put(self_key, etcd_layout::EncodeMember(self.info, state), self.lease_id),
-       EtcdOp::Range(prefix, end)},
-      {});
+  std::vector<EtcdOp> ops = {
+      EtcdOp::Put(self_key, etcd_layout::EncodeMember(self.info, state), self.lease_id)};
+  if (state == MemberState::kActive) {
+    // An ACTIVE member holds a complete copy, beyond its lease.
+    ops.push_back(
+        EtcdOp::Put(etcd_layout::HolderKey(options_.cluster, region, self.info.member_id), "", 0));
+  }
+  const size_t range_index = ops.size();
+  ops.push_back(EtcdOp::Range(prefix, end));
+  StatusOr<EtcdTxnResult> txn =
+      client_.Txn({EtcdCompare::Number(self_key, EtcdCompare::Target::kCreate,
+                                       EtcdCompare::Result::kGreater, 0)},
+                  ops, {});
   if (!txn.ok()) {
     return LeaseAware(txn.status());
   }
@@ -462,7 +520,7 @@ StatusOr<GroupView> EtcdRegistry::SetState(const std::string& region, MemberStat
     return absl::FailedPreconditionError(
         fmt::format("member {} is not in region {}", FormatMemberId(self.info.member_id), region));
   }
-  return MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[1].kvs));
+  return MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[range_index].kvs));
 }
 
 StatusOr<GroupView> EtcdRegistry::ReadGroup(const std::string& region) {
@@ -476,12 +534,23 @@ StatusOr<GroupView> EtcdRegistry::ReadGroup(const std::string& region) {
 Status EtcdRegistry::LeaveRegion(const std::string& region) {
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
   WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
-  return client_
-      .DeleteRange(etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id), "")
-      .status();
+  // A member that leaves gives up its copy.
+  StatusOr<EtcdTxnResult> txn = client_.Txn(
+      {},
+      {EtcdOp::DeleteRange(
+           etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id), ""),
+       EtcdOp::DeleteRange(etcd_layout::HolderKey(options_.cluster, region, self.info.member_id),
+                           "")},
+      {});
+  if (txn.ok()) {
+    MutexLock lock(&mutex_);
+    entered_.erase(region);
+  }
+  return txn.status();
 }
 
-Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
+Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id,
+                                     int64_t entered_at) {
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
   WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
   const std::string self_key =
@@ -493,10 +562,41 @@ Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_
   active.target = EtcdCompare::Target::kValue;
   active.result = EtcdCompare::Result::kEqual;
   active.value = etcd_layout::EncodeMember(self.info, MemberState::kActive);
+  // And only the entry made at `entered_at`.
+  const std::string expelled_key =
+      etcd_layout::RegionMemberKey(options_.cluster, region, member_id);
+  StatusOr<EtcdTxnResult> txn = client_.Txn(
+      {active, EtcdCompare::Number(expelled_key, EtcdCompare::Target::kCreate,
+                                   EtcdCompare::Result::kEqual, entered_at)},
+      {EtcdOp::DeleteRange(expelled_key, ""),
+       EtcdOp::DeleteRange(etcd_layout::HolderKey(options_.cluster, region, member_id), "")},
+      {EtcdOp::Range(self_key, "")});
+  if (!txn.ok()) {
+    return LeaseAware(txn.status());
+  }
+  if (!txn->succeeded) {
+    // Which compare failed: our own key (read in the same transaction) says.
+    const std::vector<EtcdKeyValue>& own = txn->responses[0].kvs;
+    if (own.empty() || own.front().value != active.value) {
+      return absl::FailedPreconditionError(fmt::format(
+          "member {} is not ACTIVE in region {}", FormatMemberId(self.info.member_id), region));
+    }
+    // The member is gone already, or entered again since: nothing to expel.
+  }
+  return absl::OkStatus();
+}
+
+Status EtcdRegistry::DropHolder(const std::string& region, uint64_t member_id) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
+  EtcdCompare active;
+  active.key = etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id);
+  active.target = EtcdCompare::Target::kValue;
+  active.result = EtcdCompare::Result::kEqual;
+  active.value = etcd_layout::EncodeMember(self.info, MemberState::kActive);
   StatusOr<EtcdTxnResult> txn = client_.Txn(
       {active},
-      {EtcdOp::DeleteRange(etcd_layout::RegionMemberKey(options_.cluster, region, member_id), "")},
-      {});
+      {EtcdOp::DeleteRange(etcd_layout::HolderKey(options_.cluster, region, member_id), "")}, {});
   if (!txn.ok()) {
     return LeaseAware(txn.status());
   }
@@ -505,6 +605,62 @@ Status EtcdRegistry::ExpelFromRegion(const std::string& region, uint64_t member_
                                                      FormatMemberId(self.info.member_id), region));
   }
   return absl::OkStatus();
+}
+
+StatusOr<uint64_t> EtcdRegistry::Reregister() {
+  MutexLock lifecycle(&lifecycle_mutex_);
+  MemberInfo info;
+  uint64_t registration = 0;
+  int64_t lease_id = 0;
+  bool lost = false;
+  {
+    MutexLock lock(&mutex_);
+    if (!self_ || deregistered_) {
+      return absl::FailedPreconditionError("Reregister needs a registered member");
+    }
+    info = self_->info;
+    registration = self_->registration;
+    lease_id = self_->lease_id;
+    lost = lease_lost_ || keepalive_stop_;
+  }
+  if (!lost) {
+    // The keep-alive thread may not have noticed yet that the lease ran out (the member learned
+    // it from a view that no longer lists it): only etcd's answer says.
+    WEFT_ASSIGN_OR_RETURN(const int64_t remaining_s,
+                          client_.KeepAliveOnce(lease_id, nullptr, options_.request_timeout_ms));
+    if (remaining_s > 0) {
+      return registration;  // still registered
+    }
+    MutexLock lock(&mutex_);
+    lease_lost_ = true;  // known now; the keep-alive thread's own news would be stale
+  }
+  StopKeepAliveThread();  // it ended with the lost lease; join it
+  const steady_clock::time_point granted_at = steady_clock::now();
+  WEFT_ASSIGN_OR_RETURN(EtcdLease lease, client_.GrantLease(options_.lease_ttl_s));
+  const std::string key = etcd_layout::MemberKey(options_.cluster, info.member_id);
+  StatusOr<EtcdTxnResult> txn = client_.Txn(
+      {EtcdCompare::Number(key, EtcdCompare::Target::kCreate, EtcdCompare::Result::kEqual, 0)},
+      {EtcdOp::Put(key, etcd_layout::EncodeMember(info, std::nullopt), lease.id)}, {});
+  if (!txn.ok() || !txn->succeeded) {
+    client_.RevokeLease(lease.id).IgnoreError();
+    return txn.ok() ? absl::AlreadyExistsError(
+                          fmt::format("member id {} is registered again by someone else in {}",
+                                      FormatMemberId(info.member_id), key))
+                    : txn.status();
+  }
+  MutexLock lock(&mutex_);
+  self_ = Self{info, lease.id, registration + 1};
+  lease_ttl_s_ = lease.ttl_s;
+  lease_lost_ = false;
+  keepalive_stop_ = false;
+  keepalive_abort_.store(false);
+  keepalive_ = std::thread([this, id = lease.id, ttl_s = lease.ttl_s, granted_at] {
+    SetThreadName("weft-lease");
+    KeepAliveLoop(id, ttl_s, granted_at);
+  });
+  WEFT_LOG_INFO("etcd registry: member {} ({}) registered again with lease {:x} (registration {})",
+                FormatMemberId(info.member_id), info.name, lease.id, registration + 1);
+  return registration + 1;
 }
 
 std::unique_ptr<WatchHandle> EtcdRegistry::Watch(const std::string& region,

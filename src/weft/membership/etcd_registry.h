@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -80,13 +81,16 @@ class EtcdRegistry final : public Registry {
   StatusOr<GroupView> SetState(const std::string& region, MemberState state) override;
   StatusOr<GroupView> ReadGroup(const std::string& region) override;
   Status LeaveRegion(const std::string& region) override;
-  Status ExpelFromRegion(const std::string& region, uint64_t member_id) override;
+  Status ExpelFromRegion(const std::string& region, uint64_t member_id,
+                         int64_t entered_at) override;
+  Status DropHolder(const std::string& region, uint64_t member_id) override;
+  StatusOr<uint64_t> Reregister() override;
   std::unique_ptr<WatchHandle> Watch(const std::string& region,
                                      std::function<void(const GroupView&)> on_change) override;
   // Stops the keep-alive and revokes the lease (which deletes every key of the member). If etcd
   // cannot be reached the error says so; the member still vanishes after the TTL.
   Status Deregister() override;
-  void SetLeaseLostCallback(std::function<void()> on_lease_lost) override;
+  void SetLeaseLostCallback(LeaseLostCallback on_lease_lost) override;
 
   // Stops renewing the lease without revoking it: the member vanishes after the TTL, as if its
   // process had crashed. For tests and fault injection. Idempotent.
@@ -103,6 +107,7 @@ class EtcdRegistry final : public Registry {
   struct Self {
     MemberInfo info;
     int64_t lease_id = 0;
+    uint64_t registration = 1;  // see Registry::Reregister
   };
   // A region member as read from etcd, with what a compare needs.
   struct StoredMember {
@@ -139,7 +144,9 @@ class EtcdRegistry final : public Registry {
   int64_t lease_ttl_s_ ABSL_GUARDED_BY(mutex_) = 0;
   bool deregistered_ ABSL_GUARDED_BY(mutex_) = false;
   bool lease_lost_ ABSL_GUARDED_BY(mutex_) = false;
-  std::function<void()> on_lease_lost_ ABSL_GUARDED_BY(mutex_);
+  // Regions this member entered: Deregister gives up its holdings there.
+  std::set<std::string> entered_ ABSL_GUARDED_BY(mutex_);
+  LeaseLostCallback on_lease_lost_ ABSL_GUARDED_BY(mutex_);
   bool keepalive_stop_ ABSL_GUARDED_BY(mutex_) = false;
   MutexCondition keepalive_wake_;
   // Set with keepalive_stop_; aborts a renewal in flight (read by curl's progress callback).

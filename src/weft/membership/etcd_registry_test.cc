@@ -103,7 +103,7 @@ TEST_F(EtcdRegistryTest, LostLeaseIsReportedAndTheMemberStopsActing) {
   Mutex mutex;
   MutexCondition changed;
   bool lost = false;
-  registry->SetLeaseLostCallback([&] {
+  registry->SetLeaseLostCallback([&](uint64_t /*registration*/) {
     MutexLock lock(&mutex);
     lost = true;
     changed.SignalAll();

@@ -51,7 +51,7 @@ bool InProcessRegistryHub::Expire(uint64_t member_id) {
   return RemoveMember(member_id, /*lease_lost=*/true);
 }
 
-Status InProcessRegistryHub::RegisterMember(const MemberInfo& info,
+Status InProcessRegistryHub::RegisterMember(const MemberInfo& info, uint64_t registration,
                                             std::shared_ptr<LeaseLostListener> listener) {
   {
     MutexLock lock(&mutex_);
@@ -59,7 +59,7 @@ Status InProcessRegistryHub::RegisterMember(const MemberInfo& info,
       return absl::AlreadyExistsError(
           fmt::format("member id {} is already registered", FormatMemberId(info.member_id)));
     }
-    members_.emplace(info.member_id, MemberRecord{info, std::move(listener)});
+    members_.emplace(info.member_id, MemberRecord{info, registration, std::move(listener)});
     ++revision_;
   }
   return absl::OkStatus();
@@ -80,18 +80,28 @@ StatusOr<EnterResult> InProcessRegistryHub::EnterRegion(uint64_t member_id,
   {
     MutexLock lock(&mutex_);
     WEFT_RETURN_IF_ERROR(RequireMember(member_id));
-    std::map<uint64_t, MemberState>& group = regions_[region];
+    std::map<uint64_t, RegionEntry>& group = regions_[region];
     if (group.contains(member_id)) {
       return absl::AlreadyExistsError(
           fmt::format("member {} is already in region {}", FormatMemberId(member_id), region));
     }
     bool has_active = false;
-    for (const auto& [id, state] : group) {
-      has_active = has_active || state == MemberState::kActive;
+    for (const auto& [id, entry] : group) {
+      has_active = has_active || entry.state == MemberState::kActive;
     }
-    result.bootstrapped = !has_active;
-    group.emplace(member_id, has_active ? MemberState::kInitializing : MemberState::kActive);
+    std::set<uint64_t>& holders = holders_[region];
+    const bool holds = holders.contains(member_id);
+    result.bootstrapped = !has_active && (holders.empty() || holds);
+    result.reformed = result.bootstrapped && holds;
     ++revision_;
+    group.emplace(member_id, RegionEntry{result.bootstrapped ? MemberState::kActive
+                                                             : MemberState::kInitializing,
+                                         revision_});
+    if (result.bootstrapped) {
+      holders.insert(member_id);
+    } else {
+      holders.erase(member_id);  // its copy is about to be replaced by an image
+    }
     result.group = ViewLocked(region);
     NotifyLocked(region);
   }
@@ -110,7 +120,10 @@ StatusOr<GroupView> InProcessRegistryHub::SetState(uint64_t member_id, const std
       return absl::FailedPreconditionError(
           fmt::format("member {} is not in region {}", FormatMemberId(member_id), region));
     }
-    group->second[member_id] = state;
+    group->second[member_id].state = state;
+    if (state == MemberState::kActive) {
+      holders_[region].insert(member_id);
+    }
     ++revision_;
     view = ViewLocked(region);
     NotifyLocked(region);
@@ -128,6 +141,7 @@ Status InProcessRegistryHub::LeaveRegion(uint64_t member_id, const std::string& 
   {
     MutexLock lock(&mutex_);
     WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+    holders_[region].erase(member_id);
     auto group = regions_.find(region);
     if (group == regions_.end() || group->second.erase(member_id) == 0) {
       return absl::OkStatus();
@@ -142,24 +156,42 @@ Status InProcessRegistryHub::LeaveRegion(uint64_t member_id, const std::string& 
   return absl::OkStatus();
 }
 
-Status InProcessRegistryHub::Expel(uint64_t by, uint64_t member_id, const std::string& region) {
+Status InProcessRegistryHub::Expel(uint64_t by, uint64_t member_id, int64_t entered_at,
+                                   const std::string& region) {
   {
     MutexLock lock(&mutex_);
     WEFT_RETURN_IF_ERROR(RequireMember(by));
     auto group = regions_.find(region);
     auto self = group == regions_.end() ? decltype(group->second.end()){} : group->second.find(by);
     if (group == regions_.end() || self == group->second.end() ||
-        self->second != MemberState::kActive) {
+        self->second.state != MemberState::kActive) {
       return absl::FailedPreconditionError(
           fmt::format("member {} is not ACTIVE in region {}", FormatMemberId(by), region));
     }
-    if (group->second.erase(member_id) == 0) {
-      return absl::OkStatus();
+    auto expelled = group->second.find(member_id);
+    if (expelled == group->second.end() || expelled->second.entered_at != entered_at) {
+      return absl::OkStatus();  // gone already, or entered again since
     }
+    holders_[region].erase(member_id);
+    group->second.erase(expelled);
     ++revision_;
     NotifyLocked(region);
   }
   Flush();
+  return absl::OkStatus();
+}
+
+Status InProcessRegistryHub::DropHolder(uint64_t by, uint64_t member_id,
+                                        const std::string& region) {
+  MutexLock lock(&mutex_);
+  WEFT_RETURN_IF_ERROR(RequireMember(by));
+  auto group = regions_.find(region);
+  if (group == regions_.end() || !group->second.contains(by) ||
+      group->second.at(by).state != MemberState::kActive) {
+    return absl::FailedPreconditionError(
+        fmt::format("member {} is not ACTIVE in region {}", FormatMemberId(by), region));
+  }
+  holders_[region].erase(member_id);
   return absl::OkStatus();
 }
 
@@ -170,8 +202,14 @@ bool InProcessRegistryHub::RemoveMember(uint64_t member_id, bool lease_lost) {
     if (member == members_.end()) {
       return false;
     }
-    // Like a lease revocation in etcd: every key of the member goes in one revision.
+    // Like a lease revocation in etcd: every key of the member goes in one revision. A lease
+    // that runs out leaves its holdings (registry.h); a member that deregisters gives them up.
     ++revision_;
+    if (!lease_lost) {
+      for (auto& [region, holders] : holders_) {
+        holders.erase(member_id);
+      }
+    }
     std::vector<std::string> changed;
     for (auto it = regions_.begin(); it != regions_.end();) {
       if (it->second.erase(member_id) == 0) {
@@ -187,18 +225,19 @@ bool InProcessRegistryHub::RemoveMember(uint64_t member_id, bool lease_lost) {
     if (lease_lost) {
       WEFT_LOG_WARN("in-process registry: the lease of member {} ({}) expired",
                     FormatMemberId(member_id), member->second.info.name);
-      tasks_.push_back([listener = member->second.listener] {
-        listener->gate.Run([&listener] {
-          std::function<void()> callback;
-          {
-            MutexLock lock(&listener->mutex);
-            callback = listener->callback;
-          }
-          if (callback) {
-            callback();
-          }
-        });
-      });
+      tasks_.push_back(
+          [listener = member->second.listener, registration = member->second.registration] {
+            listener->gate.Run([&listener, registration] {
+              Registry::LeaseLostCallback callback;
+              {
+                MutexLock lock(&listener->mutex);
+                callback = listener->callback;
+              }
+              if (callback) {
+                callback(registration);
+              }
+            });
+          });
       tasks_ready_.SignalAll();
     }
     members_.erase(member);
@@ -240,8 +279,8 @@ GroupView InProcessRegistryHub::ViewLocked(const std::string& region) const {
     return view;
   }
   view.members.reserve(group->second.size());
-  for (const auto& [id, state] : group->second) {  // std::map: ascending member ids
-    view.members.push_back(GroupMember{members_.at(id).info, state});
+  for (const auto& [id, entry] : group->second) {  // std::map: ascending member ids
+    view.members.push_back(GroupMember{members_.at(id).info, entry.state, entry.entered_at});
   }
   return view;
 }
@@ -332,9 +371,30 @@ Status InProcessRegistry::Register(const MemberInfo& self) {
   if (self_id_ || deregistered_) {
     return absl::FailedPreconditionError("Register may be called only once per registry");
   }
-  WEFT_RETURN_IF_ERROR(hub_.RegisterMember(self, listener_));
+  WEFT_RETURN_IF_ERROR(hub_.RegisterMember(self, 1, listener_));
+  registration_ = 1;
   self_id_ = self.member_id;
+  self_info_ = self;
   return absl::OkStatus();
+}
+
+StatusOr<uint64_t> InProcessRegistry::Reregister() {
+  MutexLock lock(&mutex_);
+  if (!self_id_ || deregistered_) {
+    return absl::FailedPreconditionError("Reregister needs a registered member");
+  }
+  const Status registered = hub_.RegisterMember(self_info_, registration_ + 1, listener_);
+  if (absl::IsAlreadyExists(registered)) {
+    return registration_;  // still registered (the lease was never lost): nothing to do
+  }
+  WEFT_RETURN_IF_ERROR(registered);
+  return ++registration_;
+}
+
+Status InProcessRegistry::DropHolder(const std::string& region, uint64_t member_id) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(const uint64_t self, SelfId());
+  return hub_.DropHolder(self, member_id, region);
 }
 
 StatusOr<EnterResult> InProcessRegistry::EnterRegion(const std::string& region) {
@@ -360,10 +420,11 @@ Status InProcessRegistry::LeaveRegion(const std::string& region) {
   return hub_.LeaveRegion(self_id, region);
 }
 
-Status InProcessRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id) {
+Status InProcessRegistry::ExpelFromRegion(const std::string& region, uint64_t member_id,
+                                          int64_t entered_at) {
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
   WEFT_ASSIGN_OR_RETURN(const uint64_t self, SelfId());
-  return hub_.Expel(self, member_id, region);
+  return hub_.Expel(self, member_id, entered_at, region);
 }
 
 std::unique_ptr<WatchHandle> InProcessRegistry::Watch(
@@ -385,7 +446,7 @@ Status InProcessRegistry::Deregister() {
   return absl::OkStatus();
 }
 
-void InProcessRegistry::SetLeaseLostCallback(std::function<void()> on_lease_lost) {
+void InProcessRegistry::SetLeaseLostCallback(LeaseLostCallback on_lease_lost) {
   MutexLock lock(&listener_->mutex);
   listener_->callback = std::move(on_lease_lost);
 }

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -71,11 +72,12 @@ class InProcessRegistryHub {
   struct LeaseLostListener {
     CallbackGate gate;
     Mutex mutex;
-    std::function<void()> callback ABSL_GUARDED_BY(mutex);
+    Registry::LeaseLostCallback callback ABSL_GUARDED_BY(mutex);
   };
 
   struct MemberRecord {
     MemberInfo info;
+    uint64_t registration = 0;  // see Registry::Reregister
     std::shared_ptr<LeaseLostListener> listener;
   };
 
@@ -87,13 +89,15 @@ class InProcessRegistryHub {
     CallbackGate gate;
   };
 
-  Status RegisterMember(const MemberInfo& info, std::shared_ptr<LeaseLostListener> listener);
+  Status RegisterMember(const MemberInfo& info, uint64_t registration,
+                        std::shared_ptr<LeaseLostListener> listener);
   StatusOr<EnterResult> EnterRegion(uint64_t member_id, const std::string& region);
   StatusOr<GroupView> SetState(uint64_t member_id, const std::string& region, MemberState state);
   GroupView ReadGroup(const std::string& region) const;
   Status LeaveRegion(uint64_t member_id, const std::string& region);
   // Removes `member_id` from `region` if `by` is ACTIVE there (one critical section).
-  Status Expel(uint64_t by, uint64_t member_id, const std::string& region);
+  Status Expel(uint64_t by, uint64_t member_id, int64_t entered_at, const std::string& region);
+  Status DropHolder(uint64_t by, uint64_t member_id, const std::string& region);
   std::unique_ptr<WatchHandle> AddWatch(const std::string& region,
                                         std::function<void(const GroupView&)> on_change);
   void CancelWatch(uint64_t watch_id);
@@ -115,7 +119,13 @@ class InProcessRegistryHub {
   int64_t revision_ ABSL_GUARDED_BY(mutex_) = 0;
   std::map<uint64_t, MemberRecord> members_ ABSL_GUARDED_BY(mutex_);
   // region → member id → state. A region with no members is erased.
-  std::map<std::string, std::map<uint64_t, MemberState>> regions_ ABSL_GUARDED_BY(mutex_);
+  struct RegionEntry {
+    MemberState state = MemberState::kInitializing;
+    int64_t entered_at = 0;
+  };
+  std::map<std::string, std::map<uint64_t, RegionEntry>> regions_ ABSL_GUARDED_BY(mutex_);
+  // region → the members holding a complete copy (beyond leases; registry.h).
+  std::map<std::string, std::set<uint64_t>> holders_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mutex_) = 1;
   std::map<uint64_t, std::shared_ptr<WatchTarget>> watches_ ABSL_GUARDED_BY(mutex_);
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mutex_);
@@ -137,11 +147,14 @@ class InProcessRegistry final : public Registry {
   StatusOr<GroupView> SetState(const std::string& region, MemberState state) override;
   StatusOr<GroupView> ReadGroup(const std::string& region) override;
   Status LeaveRegion(const std::string& region) override;
-  Status ExpelFromRegion(const std::string& region, uint64_t member_id) override;
+  Status ExpelFromRegion(const std::string& region, uint64_t member_id,
+                         int64_t entered_at) override;
+  Status DropHolder(const std::string& region, uint64_t member_id) override;
+  StatusOr<uint64_t> Reregister() override;
   std::unique_ptr<WatchHandle> Watch(const std::string& region,
                                      std::function<void(const GroupView&)> on_change) override;
   Status Deregister() override;
-  void SetLeaseLostCallback(std::function<void()> on_lease_lost) override;
+  void SetLeaseLostCallback(LeaseLostCallback on_lease_lost) override;
 
  private:
   // The registered member id, or FailedPrecondition.
@@ -151,6 +164,8 @@ class InProcessRegistry final : public Registry {
   const std::shared_ptr<InProcessRegistryHub::LeaseLostListener> listener_;
   mutable Mutex mutex_;
   std::optional<uint64_t> self_id_ ABSL_GUARDED_BY(mutex_);
+  MemberInfo self_info_ ABSL_GUARDED_BY(mutex_);
+  uint64_t registration_ ABSL_GUARDED_BY(mutex_) = 0;
   bool deregistered_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -47,7 +47,7 @@ TEST(InProcessRegistryTest, ExpireRemovesTheMemberEverywhereAndReportsTheLostLea
   Mutex mutex;
   MutexCondition changed;
   bool lost = false;
-  b.SetLeaseLostCallback([&] {
+  b.SetLeaseLostCallback([&](uint64_t /*registration*/) {
     MutexLock lock(&mutex);
     lost = true;
     changed.SignalAll();
@@ -79,7 +79,8 @@ TEST(InProcessRegistryTest, ADestroyedRegistryStaysListedUntilExpired) {
   {
     InProcessRegistry crashed(hub);
     ASSERT_TRUE(crashed.Register(Info(2, "crashed")).ok());
-    crashed.SetLeaseLostCallback([] { ADD_FAILURE() << "called after its registry was gone"; });
+    crashed.SetLeaseLostCallback(
+        [](uint64_t /*registration*/) { ADD_FAILURE() << "called after its registry was gone"; });
     ASSERT_TRUE(crashed.EnterRegion("r").ok());
   }
   EXPECT_EQ(Summary(*a.ReadGroup("r")), "a:ACTIVE crashed:INITIALIZING");

@@ -62,6 +62,10 @@ struct MemberInfo {
 struct GroupMember {
   MemberInfo info;
   MemberState state = MemberState::kInitializing;
+  // The registry revision at which this member entered the region (its entry's creation; state
+  // changes keep it). A member that leaves (or is expelled, or loses its lease) and enters again
+  // has a larger one: it tells the member's entries apart.
+  int64_t entered_at = 0;
 
   friend bool operator==(const GroupMember&, const GroupMember&) = default;
 };
@@ -100,8 +104,10 @@ inline constexpr size_t kRegionNameBytesMax = 200;
 Status ValidateRegionName(std::string_view region);
 
 struct EnterResult {
-  // True if this member became the region's first ACTIVE member (nobody else was ACTIVE).
+  // True if this member entered ACTIVE: as the region's first member (nobody holds it), or as
+  // one of its holders re-forming a group that has no ACTIVE member (`reformed`).
   bool bootstrapped = false;
+  bool reformed = false;
   // The group as of the entering transaction (includes this member).
   GroupView group;
 };
@@ -127,11 +133,22 @@ class Registry {
   // deregistered), AlreadyExists (another member holds this id), or a backend error.
   virtual Status Register(const MemberInfo& self) = 0;
 
-  // Enters `region` atomically: if the region has no ACTIVE member, this member becomes its
-  // first ACTIVE member (bootstrapped = true); otherwise it is added as INITIALIZING
-  // (bootstrapped = false). Of members entering an empty region at once exactly one
-  // bootstraps; the others see it ACTIVE in their returned group. The returned group is the
-  // state right after this member's own entry, at that entry's revision.
+  // Enters `region` atomically:
+  //  - the region has an ACTIVE member: this member enters INITIALIZING (it joins);
+  //  - no ACTIVE member, and nobody holds the region (see holders below): this member becomes
+  //    its first ACTIVE member (bootstrapped);
+  //  - no ACTIVE member, this member is one of its holders: it enters ACTIVE with the copy it
+  //    holds (bootstrapped and reformed): the group re-forms from the members' own data;
+  //  - no ACTIVE member, others hold it: INITIALIZING, waiting for a holder to come back. A
+  //    member that holds nothing never bootstraps a region whose data someone holds.
+  // Of members entering a region nobody holds at once, exactly one bootstraps. The returned
+  // group is the state right after this member's own entry, at that entry's revision.
+  //
+  // Holders: the members that hold a complete copy, recorded beyond any lease. A member becomes
+  // one when it enters ACTIVE or is set ACTIVE; it stops being one when it leaves the region,
+  // is expelled, deregisters, or an ACTIVE member drops it (DropHolder). A lease that expires
+  // does not end it: when every member lost its lease at once, they may all come back and the
+  // first to enter re-forms the group.
   // Errors: FailedPrecondition (not registered, or the lease was lost), AlreadyExists (this
   // member is already in the region), InvalidArgument (region name), Aborted (the region kept
   // changing under every attempt; etcd only), or a backend error (e.g. Unavailable).
@@ -158,9 +175,26 @@ class Registry {
   // the region is OK. Only a member that is itself ACTIVE in the region may expel, checked in
   // the same transaction: two members cut off from each other cannot expel each other — the
   // first expel wins, the second finds its sender gone.
+  // Only the entry made at `entered_at` (GroupMember::entered_at) goes: a member that has
+  // entered again since is not expelled for what its earlier entry did (OK, nothing happens).
   // Errors: FailedPrecondition (this member is not registered, or not ACTIVE in the region), or a
   // backend error.
-  virtual Status ExpelFromRegion(const std::string& region, uint64_t member_id) = 0;
+  virtual Status ExpelFromRegion(const std::string& region, uint64_t member_id,
+                                 int64_t entered_at) = 0;
+
+  // Ends `member_id`'s holding of `region` (it vanished from the group with its lease, so the
+  // group goes on without it and its copy goes stale). Only an ACTIVE member of the region may,
+  // checked in the same transaction. Dropping a non-holder is OK.
+  // Errors: FailedPrecondition (not registered, or not ACTIVE in the region), or a backend
+  // error.
+  virtual Status DropHolder(const std::string& region, uint64_t member_id) = 0;
+
+  // After this member's lease was lost: registers it again under the same id with a new lease
+  // (it is in no region until it enters one). Returns the registration now in effect: Register
+  // made registration 1, and every Reregister that had to grant a new lease the next one; a
+  // member whose lease is still alive keeps its registration.
+  // Errors: FailedPrecondition (never registered, or deregistered), or a backend error.
+  virtual StatusOr<uint64_t> Reregister() = 0;
 
   // Watches `region`'s group. on_change is called first with the group as of the watch's start,
   // then with a fresh view after every change to the group (entries, state changes, leaves, and
@@ -177,13 +211,16 @@ class Registry {
   // registry cannot be used for this member afterwards. Deregistering twice is OK.
   virtual Status Deregister() = 0;
 
-  // Called once if this member's lease is lost, as the registry itself says (it expired there,
-  // or was revoked): the member has vanished from every group and must stop acting as a member.
-  // A registry that cannot be reached is not a lost lease: its leases do not run out while it is
-  // down (etcd's new leader gives every lease a fresh TTL), so the member keeps trying. Runs on a
-  // registry-owned thread, outside registry locks. Set before Register. The default ignores it (for
-  // test doubles whose leases never run out).
-  virtual void SetLeaseLostCallback(std::function<void()> on_lease_lost) {}
+  // Called once per registration whose lease is lost, as the registry itself says (it expired
+  // there, or was revoked), with that registration's number (see Reregister): the member has
+  // vanished from every group and must stop acting as a member. The call can reach its receiver
+  // after a Reregister that already replaced the lease; the number tells it that the news is
+  // stale. A registry that cannot be reached is not a lost lease: its leases do not run out while
+  // it is down (etcd's new leader gives every lease a fresh TTL), so the member keeps trying.
+  // Runs on a registry-owned thread, outside registry locks. Set before Register. The default
+  // ignores it (for test doubles whose leases never run out).
+  using LeaseLostCallback = std::function<void(uint64_t registration)>;
+  virtual void SetLeaseLostCallback(LeaseLostCallback on_lease_lost) {}
 };
 
 }  // namespace weft::membership

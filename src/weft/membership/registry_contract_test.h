@@ -377,14 +377,17 @@ TYPED_TEST_P(RegistryContractTest, ExpellingRemovesAnotherMemberFromTheRegionOnl
   ASSERT_TRUE(before.ok());
   ASSERT_EQ(before->members.size(), 2u);
   uint64_t b_id = 0;
+  int64_t b_entry = 0;
   for (const GroupMember& member : before->members) {
     if (member.info.name == "b") {
       b_id = member.info.member_id;
+      b_entry = member.entered_at;
     }
   }
   ASSERT_NE(b_id, 0u);
-  ASSERT_TRUE(a->ExpelFromRegion(region, b_id).ok());
-  EXPECT_TRUE(a->ExpelFromRegion(region, b_id).ok());  // expelling twice is fine
+  ASSERT_GT(b_entry, 0);
+  ASSERT_TRUE(a->ExpelFromRegion(region, b_id, b_entry).ok());
+  EXPECT_TRUE(a->ExpelFromRegion(region, b_id, b_entry).ok());  // expelling twice is fine
   StatusOr<GroupView> after = b->ReadGroup(region);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(Summary(*after), "a:ACTIVE");
@@ -392,8 +395,19 @@ TYPED_TEST_P(RegistryContractTest, ExpellingRemovesAnotherMemberFromTheRegionOnl
   StatusOr<GroupView> kept = a->ReadGroup(other);
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(Summary(*kept), "b:ACTIVE");
+  // b enters again: a later entry, which an expel aimed at the earlier one leaves alone.
+  StatusOr<EnterResult> again = b->EnterRegion(region);
+  ASSERT_TRUE(again.ok()) << again.status();
+  const GroupMember* entry = again->group.Find(b_id);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_GT(entry->entered_at, b_entry);
+  EXPECT_TRUE(a->ExpelFromRegion(region, b_id, b_entry).ok());
+  EXPECT_EQ(Summary(*a->ReadGroup(region)), "a:ACTIVE b:INITIALIZING");
+  ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
+  EXPECT_EQ(a->ReadGroup(region)->Find(b_id)->entered_at, entry->entered_at);  // a state change
   auto unregistered = this->backend_.NewRegistry();
-  EXPECT_TRUE(absl::IsFailedPrecondition(unregistered->ExpelFromRegion(region, b_id)));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(unregistered->ExpelFromRegion(region, b_id, entry->entered_at)));
 }
 
 TYPED_TEST_P(RegistryContractTest, OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther) {
@@ -407,20 +421,107 @@ TYPED_TEST_P(RegistryContractTest, OnlyAnActiveMemberExpelsSoTwoCannotExpelEachO
   ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
   StatusOr<GroupView> group = a->ReadGroup(region);
   ASSERT_TRUE(group.ok());
-  uint64_t a_id = 0, b_id = 0, c_id = 0;
+  std::map<std::string, const GroupMember*> by_name;
   for (const GroupMember& member : group->members) {
-    (member.info.name == "a"   ? a_id
-     : member.info.name == "b" ? b_id
-                               : c_id) = member.info.member_id;
+    by_name[member.info.name] = &member;
   }
+  const GroupMember& ma = *by_name.at("a");
+  const GroupMember& mb = *by_name.at("b");
   // A joining member judges nobody.
-  EXPECT_TRUE(absl::IsFailedPrecondition(c->ExpelFromRegion(region, a_id)));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(c->ExpelFromRegion(region, ma.info.member_id, ma.entered_at)));
   // a and b cut off from each other both try: the first wins, the second is no longer ACTIVE.
-  ASSERT_TRUE(a->ExpelFromRegion(region, b_id).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(b->ExpelFromRegion(region, a_id)));
+  ASSERT_TRUE(a->ExpelFromRegion(region, mb.info.member_id, mb.entered_at).ok());
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(b->ExpelFromRegion(region, ma.info.member_id, ma.entered_at)));
   StatusOr<GroupView> after = c->ReadGroup(region);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(Summary(*after), "a:ACTIVE c:INITIALIZING");
+}
+
+// Waits (bounded) until `region`'s group is empty, as read by `reader`.
+template <typename Backend>
+bool WaitWithout(Registry& reader, const std::string& region, std::vector<uint64_t> gone) {
+  const auto deadline = std::chrono::steady_clock::now() + Backend::kWaitMax;
+  while (std::chrono::steady_clock::now() < deadline) {
+    StatusOr<GroupView> group = reader.ReadGroup(region);
+    if (group.ok() && std::none_of(gone.begin(), gone.end(),
+                                   [&](uint64_t id) { return group->Find(id) != nullptr; })) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+template <typename Backend>
+bool WaitEmpty(Registry& reader, const std::string& region) {
+  const auto deadline = std::chrono::steady_clock::now() + Backend::kWaitMax;
+  while (std::chrono::steady_clock::now() < deadline) {
+    StatusOr<GroupView> group = reader.ReadGroup(region);
+    if (group.ok() && group->members.empty()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TYPED_TEST_P(RegistryContractTest, HoldersReFormAGroupWhoseMembersAllLostTheirLeases) {
+  auto a = this->Member("a");
+  auto b = this->Member("b");
+  auto d = this->Member("d");
+  const std::string region = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region)->bootstrapped);
+  ASSERT_FALSE(b->EnterRegion(region)->bootstrapped);
+  ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
+  ASSERT_FALSE(d->EnterRegion(region)->bootstrapped);
+  ASSERT_TRUE(d->SetState(region, MemberState::kActive).ok());
+  // d vanishes with its lease while the group goes on: an ACTIVE member drops its holding.
+  EXPECT_TRUE(absl::IsFailedPrecondition(this->Member("x")->DropHolder(region, this->IdOf(*d))));
+  ASSERT_TRUE(a->DropHolder(region, this->IdOf(*d)).ok());
+  // A member whose lease is alive keeps its registration.
+  StatusOr<uint64_t> kept = a->Reregister();
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, 1u);
+  // Then every member loses its lease at once (etcd frozen and thawed, say).
+  this->backend_.Crash(*a, this->IdOf(*a));
+  this->backend_.Crash(*b, this->IdOf(*b));
+  this->backend_.Crash(*d, this->IdOf(*d));
+  auto reader = this->backend_.NewRegistry();
+  ASSERT_TRUE(WaitEmpty<TypeParam>(*reader, region));
+  // A member that holds nothing does not bootstrap a region others hold: it waits.
+  auto c = this->Member("c");
+  StatusOr<EnterResult> waits = c->EnterRegion(region);
+  ASSERT_TRUE(waits.ok()) << waits.status();
+  EXPECT_FALSE(waits->bootstrapped);
+  // Neither does the dropped one, registered again under a new registration.
+  StatusOr<uint64_t> again = d->Reregister();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 2u);
+  StatusOr<EnterResult> dropped = d->EnterRegion(region);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_FALSE(dropped->bootstrapped);
+  // A holder comes back with its copy: the group re-forms around it.
+  ASSERT_TRUE(b->Reregister().ok());
+  StatusOr<EnterResult> reformed = b->EnterRegion(region);
+  ASSERT_TRUE(reformed.ok()) << reformed.status();
+  EXPECT_TRUE(reformed->bootstrapped);
+  EXPECT_TRUE(reformed->reformed);
+  EXPECT_EQ(Summary(reformed->group), "b:ACTIVE d:INITIALIZING c:INITIALIZING");
+  // The other holder, back later, joins the ACTIVE one.
+  ASSERT_TRUE(a->Reregister().ok());
+  EXPECT_FALSE(a->EnterRegion(region)->bootstrapped);
+}
+
+TYPED_TEST_P(RegistryContractTest, LeavingAndDeregisteringGiveUpTheHolding) {
+  auto a = this->Member("a");
+  const std::string region = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region)->bootstrapped);
+  ASSERT_TRUE(a->Deregister().ok());
+  // Nobody holds the region any more: a newcomer bootstraps it.
+  auto b = this->Member("b");
+  EXPECT_TRUE(b->EnterRegion(region)->bootstrapped);
 }
 
 TYPED_TEST_P(RegistryContractTest, WatchDeliversEveryChangeInRevisionOrder) {
@@ -613,6 +714,8 @@ REGISTER_TYPED_TEST_SUITE_P(RegistryContractTest, FirstMemberOfAnEmptyRegionBoot
                             LeavingRemovesTheMemberAndAnEmptiedRegionBootstrapsAgain,
                             ExpellingRemovesAnotherMemberFromTheRegionOnly,
                             OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther,
+                            HoldersReFormAGroupWhoseMembersAllLostTheirLeases,
+                            LeavingAndDeregisteringGiveUpTheHolding,
                             WatchDeliversEveryChangeInRevisionOrder, WatchSeesACrashedMemberVanish,
                             DeregisterLeavesEveryRegion, CancelledWatchGetsNoMoreViews,
                             WatchMayBeDestroyedFromItsOwnCallback, CancelWaitsForARunningCallback);

@@ -14,6 +14,10 @@ std::string_view RegistryOpName(RegistryRequest::Op op) {
       return "LeaveRegion";
     case RegistryRequest::Op::kExpel:
       return "ExpelFromRegion";
+    case RegistryRequest::Op::kDropHolder:
+      return "DropHolder";
+    case RegistryRequest::Op::kReregister:
+      return "Reregister";
   }
   return "?";
 }
@@ -49,8 +53,17 @@ RegistryReply CallRegistry(Registry& registry, const RegistryRequest& request) {
       reply.status = registry.LeaveRegion(request.region);
       break;
     case RegistryRequest::Op::kExpel:
-      reply.status = registry.ExpelFromRegion(request.region, request.member);
+      reply.status = registry.ExpelFromRegion(request.region, request.member, request.entered_at);
       break;
+    case RegistryRequest::Op::kDropHolder:
+      reply.status = registry.DropHolder(request.region, request.member);
+      break;
+    case RegistryRequest::Op::kReregister: {
+      StatusOr<uint64_t> registration = registry.Reregister();
+      reply.status = registration.status();
+      reply.registration = registration.value_or(0);
+      break;
+    }
   }
   return reply;
 }

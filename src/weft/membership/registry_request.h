@@ -16,17 +16,27 @@
 namespace weft::membership {
 
 struct RegistryRequest {
-  enum class Op : uint8_t { kEnterRegion, kSetState, kReadGroup, kLeaveRegion, kExpel };
+  enum class Op : uint8_t {
+    kEnterRegion,
+    kSetState,
+    kReadGroup,
+    kLeaveRegion,
+    kExpel,
+    kDropHolder,
+    kReregister,
+  };
   Op op = Op::kReadGroup;
   std::string region;
   MemberState state = MemberState::kActive;  // kSetState
-  uint64_t member = 0;                       // kExpel
+  uint64_t member = 0;                       // kExpel, kDropHolder
+  int64_t entered_at = 0;                    // kExpel: the member's entry (GroupMember)
 };
 
 struct RegistryReply {
   Status status;
-  EnterResult entered;  // kEnterRegion
-  GroupView view;       // kSetState, kReadGroup
+  EnterResult entered;        // kEnterRegion
+  GroupView view;             // kSetState, kReadGroup
+  uint64_t registration = 0;  // kReregister
 };
 
 std::string_view RegistryOpName(RegistryRequest::Op op);

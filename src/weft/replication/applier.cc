@@ -19,11 +19,7 @@ Applier::Applier(std::string region, storage::Store& base, storage::VersionSourc
 
 void Applier::BeginJoin() {
   WEFT_CHECK(mode_ == Mode::kActive);
-  index_ = std::make_unique<storage::Store>(
-      storage::StoreOptions{.shard_count = index_shard_count_}, clock_);
-  // The index must keep every deletion it saw: a tombstone there is the key's last event.
-  index_->PauseTombstonePurge();
-  index_released_.store(false, std::memory_order_release);
+  index_ = std::make_unique<EventIndex>(index_shard_count_, clock_);
   mode_ = Mode::kJoining;
 }
 
@@ -38,15 +34,21 @@ void Applier::BeginMerge() {
   mode_ = Mode::kMerging;
 }
 
-std::unique_ptr<storage::Store> Applier::EndJoin() {
+std::unique_ptr<EventIndex> Applier::EndJoin() {
   WEFT_CHECK(mode_ == Mode::kMerging);
+  return ReleaseIndex();
+}
+
+std::unique_ptr<EventIndex> Applier::ReleaseIndex() {
   mode_ = Mode::kActive;
-  index_released_.store(true, std::memory_order_release);
+  if (index_ != nullptr) {
+    index_->released.store(true, std::memory_order_release);
+  }
   return std::move(index_);
 }
 
 uint64_t Applier::index_entries() const {
-  return index_ == nullptr ? 0 : index_->KeyCount() + index_->TombstoneCount();
+  return index_ == nullptr ? 0 : index_->store.KeyCount() + index_->store.TombstoneCount();
 }
 
 void Applier::Apply(const ChangeRecord& change) {
@@ -89,7 +91,7 @@ void Applier::ApplyActive(const ChangeRecord& change) {
 
 void Applier::ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base, bool write_base) {
   const storage::EntryView& post = change.post;
-  index_->WithKey(post.key, [&](storage::LockedKeys& index) {
+  index_->store.WithKey(post.key, [&](storage::LockedKeys& index) {
     const std::optional<storage::EntryView> last = index.FindAny(post.key);
     if (last && !post.version.NewerThan(last->version)) {
       return;  // the key's last event is as new: a duplicate or a loser
@@ -127,8 +129,9 @@ uint64_t Applier::Reconcile(uint64_t cursor, size_t count) {
   // Keys only: each is reconciled from what both stores hold under their locks, never from a
   // copy that a change applied in between could have made stale.
   std::vector<std::string> keys;
-  cursor = index_->Scan(cursor, count, /*include_tombstones=*/true,
-                        [&](const storage::EntryView& entry) { keys.emplace_back(entry.key); });
+  cursor =
+      index_->store.Scan(cursor, count, /*include_tombstones=*/true,
+                         [&](const storage::EntryView& entry) { keys.emplace_back(entry.key); });
   for (const std::string& key : keys) {
     ReconcileKey(key);
   }
@@ -149,7 +152,8 @@ uint64_t Applier::ReconcileFromCopies(uint64_t cursor, size_t count) {
         EmitChange(consumer_, region_, copy.key,
                    copy.tombstone ? std::nullopt : std::optional<std::string_view>(copy.value),
                    *held);
-        index_->WithKey(copy.key, [&](storage::LockedKeys& index) { index.ApplyIfNewer(*held); });
+        index_->store.WithKey(copy.key,
+                              [&](storage::LockedKeys& index) { index.ApplyIfNewer(*held); });
         ++corrections_;
       }
     });
@@ -159,7 +163,7 @@ uint64_t Applier::ReconcileFromCopies(uint64_t cursor, size_t count) {
     copied_last_ = false;
     return 0;
   }
-  cursor = index_->Scan(
+  cursor = index_->store.Scan(
       cursor, count, /*include_tombstones=*/true, [&](const storage::EntryView& entry) {
         copied_.push_back(CopiedEntry{std::string(entry.key), std::string(entry.value),
                                       entry.version, entry.expire_at_unix_ms, entry.tombstone});
@@ -170,7 +174,7 @@ uint64_t Applier::ReconcileFromCopies(uint64_t cursor, size_t count) {
 
 void Applier::ReconcileKey(std::string_view key) {
   base_.WithKey(key, [&](storage::LockedKeys& base) {
-    index_->WithKey(key, [&](storage::LockedKeys& index) {
+    index_->store.WithKey(key, [&](storage::LockedKeys& index) {
       const std::optional<storage::EntryView> last = index.FindAny(key);
       if (!last) {
         return;

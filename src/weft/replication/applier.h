@@ -33,6 +33,7 @@
 #include "weft/replication/change_consumer.h"
 #include "weft/replication/messages.h"
 #include "weft/replication/recent_changes.h"
+#include "weft/replication/write_path.h"
 #include "weft/storage/store.h"
 #include "weft/storage/version.h"
 
@@ -52,15 +53,17 @@ class Applier {
   void CancelJoin();
   // kJoining -> kMerging.
   void BeginMerge();
-  // kMerging -> kActive: the base store decides from now on. Returns the index, which local
-  // writes of older epochs may still be using: free it once the epoch without it drained.
-  std::unique_ptr<storage::Store> EndJoin();
+  // kMerging -> kActive: the base store decides from now on. Returns the index, released, which
+  // local writes of older epochs may still be using (WritePath::RetireIndex).
+  std::unique_ptr<EventIndex> EndJoin();
+  // Gives up the index, released, in any mode (this applier is being replaced: the member
+  // rejoins). Null if there is none.
+  std::unique_ptr<EventIndex> ReleaseIndex();
   // A failed join attempt: the base store goes (it held the partial image); the index stays.
   Mode mode() const { return mode_; }
   // The index while joining or merging, else null.
-  storage::Store* index() const { return index_.get(); }
-  // Set by EndJoin: writes of older epochs stop taking old values from the retired index.
-  const std::atomic<bool>* index_released() const { return &index_released_; }
+  storage::Store* index() const { return index_ == nullptr ? nullptr : &index_->store; }
+  EventIndex* event_index() const { return index_.get(); }
 
   // Applies one received change.
   void Apply(const ChangeRecord& change);
@@ -104,8 +107,7 @@ class Applier {
   const Clock& clock_;
   const size_t index_shard_count_;
   Mode mode_ = Mode::kActive;
-  std::unique_ptr<storage::Store> index_;
-  std::atomic<bool> index_released_{false};
+  std::unique_ptr<EventIndex> index_;
   uint64_t postimage_changes_ = 0;
   uint64_t corrections_ = 0;
   uint64_t without_pre_image_ = 0;

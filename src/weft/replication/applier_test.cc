@@ -345,7 +345,7 @@ TEST_F(ApplierTest, ChangesBetweenReconcileBatchesAreNeverReportedTwice) {
   }
 }
 
-TEST_F(ApplierTest, EndJoinReturnsTheIndex) {
+TEST_F(ApplierTest, EndJoinReturnsTheIndexReleased) {
   applier_.BeginJoin();
   storage::Store* const index = applier_.index();
   applier_.Apply(WithPre(Change("k", "live", 30), std::nullopt));
@@ -353,9 +353,10 @@ TEST_F(ApplierTest, EndJoinReturnsTheIndex) {
   ReconcileAll();
   EXPECT_EQ(applier_.index_entries(), 1u);
 
-  const std::unique_ptr<storage::Store> returned = applier_.EndJoin();
-  EXPECT_EQ(returned.get(), index);
-  EXPECT_EQ(HeldIn(*returned, "k")->value, "live");
+  const std::unique_ptr<EventIndex> returned = applier_.EndJoin();
+  EXPECT_EQ(&returned->store, index);
+  EXPECT_TRUE(returned->released.load());
+  EXPECT_EQ(HeldIn(returned->store, "k")->value, "live");
   EXPECT_EQ(applier_.mode(), Applier::Mode::kActive);
   EXPECT_EQ(applier_.index(), nullptr);
   EXPECT_EQ(applier_.index_entries(), 0u);
@@ -364,7 +365,7 @@ TEST_F(ApplierTest, EndJoinReturnsTheIndex) {
   applier_.Apply(Change("k", "after", 40));
   EXPECT_EQ(consumer_.events.back().old_value, "live");
   EXPECT_EQ(HeldIn(base_, "k")->value, "after");
-  EXPECT_EQ(HeldIn(*returned, "k")->value, "live");
+  EXPECT_EQ(HeldIn(returned->store, "k")->value, "live");
 }
 
 TEST_F(ApplierTest, CancelJoinDropsTheIndex) {

@@ -107,6 +107,13 @@ void ImageServe::OnFrame(uint8_t type, std::string_view payload) {
   Produce();
 }
 
+void ImageServe::Abandon() {
+  if (!closed_) {
+    closed_ = true;
+    channel_.Close();
+  }
+}
+
 void ImageServe::OnClosed(const Status& reason) {
   closed_ = true;
 }

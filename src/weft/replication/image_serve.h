@@ -55,6 +55,8 @@ class ImageServe final : public ChannelSession, public std::enable_shared_from_t
 
   // Starts producing. Call once, right after construction.
   void Start();
+  // Stops serving and closes the channel (this member is leaving the group).
+  void Abandon();
   // Feeds the live acknowledgement latency to the pacer (every protocol tick).
   void Pace(std::optional<int64_t> live_ack_latency_us) { pacer_.Pace(live_ack_latency_us); }
 

@@ -138,11 +138,12 @@ int64_t JoinDriver::RetryDelayUs() {
 
 void JoinDriver::ScheduleRetry(int64_t delay_us) {
   const uint64_t generation = ++retry_generation_;
-  env_.host.After(delay_us, [this, generation] {
-    if (generation == retry_generation_ && phase_ == JoinPhase::kRetry && !clearing_) {
-      BeginAttempt();
-    }
-  });
+  env_.host.After(
+      delay_us, Guard([this, generation] {
+        if (generation == retry_generation_ && phase_ == JoinPhase::kRetry && !clearing_) {
+          BeginAttempt();
+        }
+      }));
 }
 
 void JoinDriver::FailAttempt(std::string_view reason) {
@@ -174,13 +175,12 @@ void JoinDriver::FailAttempt(std::string_view reason) {
   clearing_ = true;
   const uint64_t generation = ++retry_generation_;
   storage::Store& store = store_;
-  env_.host.Offload([&store] { store.Clear(); },
-                    [this, generation] {
+  env_.host.Offload([&store] { store.Clear(); }, Guard([this, generation] {
                       clearing_ = false;
                       if (generation == retry_generation_ && phase_ == JoinPhase::kRetry) {
                         ScheduleRetry(RetryDelayUs());
                       }
-                    });
+                    }));
 }
 
 void JoinDriver::OnGroupView(const membership::GroupView& view) {
@@ -306,11 +306,11 @@ void JoinDriver::MaybeIncorporate() {
 void JoinDriver::ContinueMerge() {
   reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, env_.options.reconcile_batch);
   if (reconcile_cursor_ != 0) {
-    env_.host.After(0, [this] {
-      if (phase_ == JoinPhase::kIncorporate) {
-        ContinueMerge();
-      }
-    });
+    env_.host.After(0, Guard([this] {
+                      if (phase_ == JoinPhase::kIncorporate) {
+                        ContinueMerge();
+                      }
+                    }));
     return;
   }
   RequestActive();
@@ -321,32 +321,32 @@ void JoinDriver::RequestActive() {
   request.op = RegistryRequest::Op::kSetState;
   request.region = env_.options.region;
   request.state = membership::MemberState::kActive;
-  env_.host.Registry(std::move(request), [this](RegistryReply reply) {
-    if (phase_ != JoinPhase::kIncorporate) {
-      return;
-    }
-    if (reply.status.ok()) {
-      active_revision_ = reply.view.revision;
-      host_.OnBecameActive(reply.view);
-      if (phase_ == JoinPhase::kIncorporate) {
-        SendJoinComplete();
-      }
-      return;
-    }
-    if (!IsTransient(reply.status)) {
-      host_.OnJoinAborted(fmt::format("could not mark this member ACTIVE: {}",
-                                      std::string(reply.status.message())));
-      return;
-    }
-    WEFT_LOG_WARN("region {}: marking this member ACTIVE failed ({}); retrying",
-                  env_.options.region, std::string(reply.status.message()));
-    ++consecutive_failures_;
-    env_.host.After(RetryDelayUs(), [this] {
-      if (phase_ == JoinPhase::kIncorporate) {
-        RequestActive();
-      }
-    });
-  });
+  env_.host.Registry(std::move(request), Guard([this](RegistryReply reply) {
+                       if (phase_ != JoinPhase::kIncorporate) {
+                         return;
+                       }
+                       if (reply.status.ok()) {
+                         active_revision_ = reply.view.revision;
+                         host_.OnBecameActive(reply.view);
+                         if (phase_ == JoinPhase::kIncorporate) {
+                           SendJoinComplete();
+                         }
+                         return;
+                       }
+                       if (!IsTransient(reply.status)) {
+                         host_.OnJoinAborted(fmt::format("could not mark this member ACTIVE: {}",
+                                                         std::string(reply.status.message())));
+                         return;
+                       }
+                       WEFT_LOG_WARN("region {}: marking this member ACTIVE failed ({}); retrying",
+                                     env_.options.region, std::string(reply.status.message()));
+                       ++consecutive_failures_;
+                       env_.host.After(RetryDelayUs(), Guard([this] {
+                                         if (phase_ == JoinPhase::kIncorporate) {
+                                           RequestActive();
+                                         }
+                                       }));
+                     }));
 }
 
 void JoinDriver::SendJoinComplete() {
@@ -455,20 +455,21 @@ void JoinDriver::ContinueSweep() {
     reconcile_cursor_ = applier_.Reconcile(reconcile_cursor_, env_.options.reconcile_batch);
   }
   if (reconcile_cursor_ != 0) {
-    env_.host.After(0, [this] {
-      if (phase_ == JoinPhase::kFlush) {
-        ContinueSweep();
-      }
-    });
+    env_.host.After(0, Guard([this] {
+                      if (phase_ == JoinPhase::kFlush) {
+                        ContinueSweep();
+                      }
+                    }));
     return;
   }
   // From here the base store decides events, for live changes and local writes alike; writes
   // that began before still use the index, which is freed once they are done.
-  retired_index_ = applier_.EndJoin();
+  std::unique_ptr<EventIndex> released_index = applier_.EndJoin();
   peers_.set_event_index(nullptr);
-  release_epoch_ = env_.options.breaks.stale_release_recipients
-                       ? write_path_.Replace(std::move(release_recipients_), nullptr)
-                       : peers_.Publish();
+  const uint64_t release_epoch = env_.options.breaks.stale_release_recipients
+                                     ? write_path_.Replace(std::move(release_recipients_), nullptr)
+                                     : peers_.Publish();
+  write_path_.RetireIndex(std::move(released_index), release_epoch);
   ControlRecord released;
   released.join_id = attempt_->join_id;
   // Views older than this still list this member INITIALIZING; they must not turn pre-images
@@ -488,13 +489,6 @@ void JoinDriver::ContinueSweep() {
   repairs_received_.clear();
   releasing_ = false;
   EnterPhase(JoinPhase::kNone);
-  OnDrained(release_epoch_);
-}
-
-void JoinDriver::OnDrained(uint64_t epoch) {
-  if (retired_index_ != nullptr && write_path_.Drained(release_epoch_)) {
-    retired_index_.reset();
-  }
 }
 
 void JoinDriver::OnTick() {

@@ -30,6 +30,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "weft/membership/registry.h"
@@ -89,7 +90,6 @@ class JoinDriver final : public ImageFetchListener {
   // `member` left the group in the view of `revision`.
   void OnMemberLeft(uint64_t member, int64_t revision);
   void OnGroupView(const membership::GroupView& view);
-  void OnDrained(uint64_t epoch);
   void OnTick();
   // The member was dropped: the join ends here.
   void Abort();
@@ -151,6 +151,16 @@ class JoinDriver final : public ImageFetchListener {
   void MaybeRelease();
   void ContinueSweep();
   bool Held(JoinPhase phase);
+  // Wraps a callback the host runs later so that it does nothing once this driver is gone (a
+  // rejoin replaces the region's roles while callbacks may still be queued).
+  template <typename Fn>
+  auto Guard(Fn fn) {
+    return [life = std::weak_ptr<char>(life_), fn = std::move(fn)](auto&&... args) mutable {
+      if (!life.expired()) {
+        fn(std::forward<decltype(args)>(args)...);
+      }
+    };
+  }
 
   const RegionEnv& env_;
   JoinDriverHost& host_;
@@ -182,10 +192,9 @@ class JoinDriver final : public ImageFetchListener {
   bool releasing_ = false;
   std::vector<Recipient> release_recipients_;  // the stale_release_recipients break
   uint64_t reconcile_cursor_ = 0;
-  uint64_t release_epoch_ = 0;
-  std::unique_ptr<storage::Store> retired_index_;
   int64_t join_started_us_ = 0;
   int64_t join_finished_us_ = 0;
+  const std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 
 }  // namespace weft::replication

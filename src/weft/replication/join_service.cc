@@ -32,7 +32,7 @@ void JoinService::OnJoinIntent(uint64_t joiner, const ControlRecord& intent) {
   info.client_address = intent.client_address;
   // The joiner is a recipient from now on (with pre-images), whatever else happens: it is in the
   // group, and a refusal travels on its lane too.
-  peers_.Add(info, intent.revision, /*wants_pre_image=*/true);
+  peers_.Add(info, intent.revision, /*wants_pre_image=*/true, /*entered_at=*/intent.revision);
   peers_.SetWantsPreImage(joiner, true);
   // A new attempt supersedes the joiner's earlier ones.
   std::erase_if(pending_marks_, [&](const PendingMark& mark) { return mark.joiner == joiner; });
@@ -209,7 +209,7 @@ void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete)
     info.name = complete.name;
     info.peer_address = complete.peer_address;
     info.client_address = complete.client_address;
-    peers_.Add(info, complete.revision, /*wants_pre_image=*/true);
+    peers_.Add(info, complete.revision, /*wants_pre_image=*/true, /*entered_at=*/0);
     peers_.Publish();
   }
   ControlRecord flush;
@@ -220,9 +220,7 @@ void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete)
 }
 
 void JoinService::OnJoinReleased(uint64_t joiner, const ControlRecord& released) {
-  if (Peers::Peer* peer = peers_.Find(joiner)) {
-    peer->active_since = std::max(peer->active_since, released.revision);
-  }
+  peers_.NoteReleased(joiner, released.revision);
   if (peers_.SetWantsPreImage(joiner, false)) {
     peers_.Publish();
   }

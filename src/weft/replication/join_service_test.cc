@@ -77,7 +77,7 @@ class JoinServiceTest : public ::testing::Test {
     path_ = std::make_unique<WritePath>(
         "r", ReplicationMode::kSync, kLanes, store_, nullptr, clock_,
         [this](uint64_t epoch) { host_.Post([this, epoch] { service_->OnDrained(epoch); }); });
-    peers_ = std::make_unique<Peers>(env_, *path_);
+    peers_ = std::make_unique<Peers>(env_, *path_, next_stream_id_);
     service_ = std::make_unique<JoinService>(
         env_, *peers_, *path_, store_, [this] { return active_; }, &observer_);
   }
@@ -106,7 +106,7 @@ class JoinServiceTest : public ::testing::Test {
   }
 
   void AddPeer(uint64_t id) {
-    peers_->Add(Member(id), /*listed_since=*/1, /*wants_pre_image=*/false);
+    peers_->Add(Member(id), /*listed_since=*/1, /*wants_pre_image=*/false, /*entered_at=*/1);
     peers_->Publish();
   }
 
@@ -181,6 +181,7 @@ class JoinServiceTest : public ::testing::Test {
   bool active_ = true;
   RecordingObserver observer_;
   std::unique_ptr<WritePath> path_;
+  uint64_t next_stream_id_ = 1;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<JoinService> service_;
 };

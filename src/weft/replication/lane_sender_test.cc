@@ -171,7 +171,7 @@ TEST_F(LaneSenderTest, AckDropsAcknowledgedRecordsAndReleasesTheirTickets) {
   FakeChannel channel;
   Connect(channel);
   bool done = false;
-  auto ticket = std::make_shared<WriteTicket>([&] { done = true; });
+  auto ticket = std::make_shared<WriteTicket>([&](bool) { done = true; });
   Append(ticket);
   Append(ticket);
   Append(ticket);
@@ -200,7 +200,7 @@ TEST_F(LaneSenderTest, BrokenChannelReleasesNoTickets) {
   FakeChannel first;
   Connect(first);
   bool done = false;
-  auto ticket = std::make_shared<WriteTicket>([&] { done = true; });
+  auto ticket = std::make_shared<WriteTicket>([&](bool) { done = true; });
   Append(ticket);
   EXPECT_FALSE(ticket->Arm());
   ASSERT_EQ(PullAll().size(), 1u);

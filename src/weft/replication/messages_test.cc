@@ -1,5 +1,7 @@
 #include "weft/replication/messages.h"
 
+#include <optional>
+
 #include "gtest/gtest.h"
 
 #include "weft/replication/outbox.h"
@@ -122,7 +124,7 @@ TEST(OutboxTest, NumbersRecordsResendsAfterRewindAndReleasesTickets) {
   int wakes = 0;
   outbox.set_waker([&] { ++wakes; });
   int done = 0;
-  auto ticket = std::make_shared<WriteTicket>([&] { ++done; });
+  auto ticket = std::make_shared<WriteTicket>([&](bool) { ++done; });
   auto encoded = std::make_shared<std::string>();
   EncodeChangeBody(encoded.get(), Live("k", "v"), nullptr, false);
   std::shared_ptr<const std::string> body = encoded;
@@ -151,7 +153,7 @@ TEST(OutboxTest, NumbersRecordsResendsAfterRewindAndReleasesTickets) {
 TEST(OutboxTest, OnlyRetiringReleasesTicketsOfUnacknowledgedRecords) {
   Outbox outbox(1 << 20, 1);
   int done = 0;
-  auto ticket = std::make_shared<WriteTicket>([&] { ++done; });
+  auto ticket = std::make_shared<WriteTicket>([&](bool) { ++done; });
   auto body = std::make_shared<const std::string>("x");
   outbox.Append(RecordKind::kChange, body, &ticket);
   EXPECT_FALSE(ticket->Arm());
@@ -161,9 +163,25 @@ TEST(OutboxTest, OnlyRetiringReleasesTicketsOfUnacknowledgedRecords) {
   EXPECT_EQ(done, 0);
   outbox.Retire();  // the recipient left the group
   EXPECT_EQ(done, 1);
-  auto later = std::make_shared<WriteTicket>([] {});
+  auto later = std::make_shared<WriteTicket>([](bool) {});
   outbox.Append(RecordKind::kChange, body, &later);  // a writer with an old snapshot
   EXPECT_TRUE(later->Arm());                         // waits for nobody
+}
+
+TEST(OutboxTest, AbandonedTicketsReportTheirWritesUnconfirmed) {
+  Outbox outbox(1 << 20, 1);
+  std::optional<bool> acknowledged;
+  auto ticket = std::make_shared<WriteTicket>([&](bool ok) { acknowledged = ok; });
+  auto body = std::make_shared<const std::string>("x");
+  outbox.Append(RecordKind::kChange, body, &ticket);
+  outbox.Append(RecordKind::kChange, body, &ticket);
+  EXPECT_FALSE(ticket->Arm());
+  outbox.Acknowledge(1);  // one recipient lane confirmed the first change
+  EXPECT_FALSE(acknowledged.has_value());
+  outbox.AbandonTickets();  // this member was dropped from the group
+  ASSERT_TRUE(acknowledged.has_value());
+  EXPECT_FALSE(*acknowledged);
+  EXPECT_TRUE(ticket->abandoned());
 }
 
 }  // namespace

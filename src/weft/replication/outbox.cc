@@ -15,9 +15,13 @@ void Outbox::Append(RecordKind kind, std::shared_ptr<const std::string> body,
                     const std::shared_ptr<WriteTicket>* ticket, int64_t now_us) {
   MutexLock lock(&mutex_);
   Item item{++sent_, kind, std::move(body), nullptr, now_us};
-  if (ticket != nullptr && *ticket != nullptr && !retired_) {
-    item.ticket = *ticket;
-    item.ticket->AddPending();
+  if (ticket != nullptr && *ticket != nullptr) {
+    if (abandoned_) {
+      (*ticket)->SetAbandoned();  // a writer with a snapshot from before this member was dropped
+    } else if (!retired_) {
+      item.ticket = *ticket;
+      item.ticket->AddPending();
+    }
   }
   bytes_ += item.body->size() + kItemOverheadBytes;
   items_.push_back(std::move(item));
@@ -96,6 +100,18 @@ void Outbox::Rewind(uint64_t through) {
   DropAcknowledged(through, /*now_us=*/0);
   unsent_index_ = 0;
   wake_pending_ = true;  // the caller pulls next
+}
+
+void Outbox::AbandonTickets() {
+  MutexLock lock(&mutex_);
+  retired_ = true;
+  abandoned_ = true;
+  waker_ = nullptr;
+  for (Item& item : items_) {
+    if (item.ticket != nullptr) {
+      std::exchange(item.ticket, nullptr)->Abandon();
+    }
+  }
 }
 
 void Outbox::ReleaseTicketsKeepRecords() {

@@ -73,6 +73,9 @@ class Outbox {
   // The recipient left the group: release every ticket now, and take none from later appends
   // (a writer may still hold a recipient snapshot that lists it).
   void Retire();
+  // This member was dropped from the group: the writes waiting here cannot be confirmed.
+  // Abandons every ticket (their clients learn the outcome is unknown) and takes no more.
+  void AbandonTickets();
   // Releases every ticket but keeps the records: only the simulator's release_tickets_on_close
   // break calls it (the sync contract forbids it).
   void ReleaseTicketsKeepRecords();
@@ -108,6 +111,7 @@ class Outbox {
   bool wake_pending_ ABSL_GUARDED_BY(mutex_) = false;
   std::optional<int64_t> max_ack_latency_us_ ABSL_GUARDED_BY(mutex_);
   bool retired_ ABSL_GUARDED_BY(mutex_) = false;
+  bool abandoned_ ABSL_GUARDED_BY(mutex_) = false;  // later tickets complete unconfirmed
 };
 
 }  // namespace weft::replication

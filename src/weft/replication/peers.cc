@@ -7,10 +7,15 @@
 
 namespace weft::replication {
 
-Peers::Peers(const RegionEnv& env, WritePath& write_path) : env_(env), write_path_(write_path) {}
+Peers::Peers(const RegionEnv& env, WritePath& write_path, uint64_t& next_stream_id)
+    : env_(env), write_path_(write_path), next_stream_id_(next_stream_id) {}
 
 Peers::~Peers() {
   StopAll();
+  // Receivers point at this object's inbound state: nothing is applied from them after this.
+  for (const std::shared_ptr<LaneReceiver>& receiver : receivers_) {
+    receiver->Close();
+  }
 }
 
 Peers::Peer* Peers::Find(uint64_t member) {
@@ -19,9 +24,12 @@ Peers::Peer* Peers::Find(uint64_t member) {
 }
 
 Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since,
-                        bool wants_pre_image) {
+                        bool wants_pre_image, int64_t entered_at) {
   auto [it, inserted] = peers_.try_emplace(info.member_id);
   Peer& peer = it->second;
+  if (peer.entered_at == 0) {
+    peer.entered_at = entered_at;
+  }
   if (!inserted) {
     return peer;
   }
@@ -29,6 +37,9 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   peer.info = info;
   peer.listed_since = listed_since;
   peer.wants_pre_image = wants_pre_image;
+  if (auto released = released_at_.find(info.member_id); released != released_at_.end()) {
+    peer.active_since = released->second;
+  }
   peer.outboxes = std::make_shared<PeerOutboxes>();
   peer.outboxes->member = info.member_id;
   LaneTimings timings;
@@ -59,7 +70,7 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   return peer;
 }
 
-bool Peers::Remove(uint64_t member) {
+bool Peers::Remove(uint64_t member, InboundLanes inbound) {
   auto it = peers_.find(member);
   if (it == peers_.end()) {
     return false;
@@ -71,6 +82,9 @@ bool Peers::Remove(uint64_t member) {
     outbox->Retire();
   }
   peers_.erase(it);
+  if (inbound == InboundLanes::kKeep) {
+    return true;
+  }
   // Its inbound lanes go too; their connections first (they point at the state).
   for (auto receiver = receivers_.begin(); receiver != receivers_.end();) {
     if ((*receiver)->from() == member) {
@@ -82,6 +96,27 @@ bool Peers::Remove(uint64_t member) {
   }
   std::erase_if(inbound_, [&](const auto& entry) { return entry.first.first == member; });
   return true;
+}
+
+void Peers::NoteReleased(uint64_t member, int64_t revision) {
+  int64_t& at = released_at_[member];
+  at = std::max(at, revision);
+  if (Peer* peer = Find(member)) {
+    peer->active_since = std::max(peer->active_since, revision);
+  }
+  // Bounded: the oldest ids (past incarnations, mostly) go first.
+  constexpr size_t kRememberedMax = 4096;
+  while (released_at_.size() > kRememberedMax) {
+    auto oldest =
+        std::min_element(released_at_.begin(), released_at_.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    released_at_.erase(oldest);
+  }
+}
+
+bool Peers::JoinsAsOf(uint64_t member, int64_t revision) const {
+  auto it = released_at_.find(member);
+  return it == released_at_.end() || revision > it->second;
 }
 
 bool Peers::SetWantsPreImage(uint64_t member, bool wants) {
@@ -99,7 +134,7 @@ uint64_t Peers::Publish() {
   for (const auto& [id, peer] : peers_) {
     recipients.push_back(Recipient{peer.outboxes, peer.wants_pre_image});
   }
-  return write_path_.Replace(std::move(recipients), event_index_, event_index_released_);
+  return write_path_.Replace(std::move(recipients), event_index_);
 }
 
 bool Peers::SendControl(uint64_t to, RecordKind kind, const ControlRecord& control, uint32_t lane) {

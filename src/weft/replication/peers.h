@@ -9,9 +9,10 @@
 // waits on it), and its inbound reception state goes. `listed_since` is the registry revision
 // from which every view must list the peer, so an older view delivered late never removes it.
 //
-// Lane streams: each outbound lane made here gets a stream id from one counter, so a peer that is
-// removed and added again (the same member id) starts new streams, which its receiver tells from
-// a resume of the old ones.
+// Lane streams: each outbound lane gets a stream id from one counter that outlives this object
+// (the replicator's: a member that rejoins in place makes new Peers under the same member id),
+// so a peer that is removed and added again, or a member that rejoins, starts new streams, which
+// the receiver tells from a resume of the old ones.
 //
 // Thread safety: the protocol thread only (writers reach the outboxes through WritePath
 // snapshots).
@@ -39,13 +40,17 @@ class Peers {
     std::shared_ptr<PeerOutboxes> outboxes;
     std::vector<std::shared_ptr<LaneSender>> senders;
     int64_t listed_since = 0;
+    // The registry revision of the entry this peer is (GroupMember::entered_at; 0 unknown). A
+    // member that enters again is a new peer: the caller removes the old one first.
+    int64_t entered_at = 0;
     bool wants_pre_image = false;
     // The registry revision at which it became ACTIVE after its join (its JoinReleased says):
     // an older view that lists it INITIALIZING is late, not a new join.
     int64_t active_since = 0;
   };
 
-  Peers(const RegionEnv& env, WritePath& write_path);
+  // `next_stream_id` must outlive this object and every Peers made for the region after it.
+  Peers(const RegionEnv& env, WritePath& write_path, uint64_t& next_stream_id);
   ~Peers();
   Peers(const Peers&) = delete;
   Peers& operator=(const Peers&) = delete;
@@ -54,10 +59,23 @@ class Peers {
   const std::map<uint64_t, Peer>& all() const { return peers_; }
   // Adds `info` (if new: its lanes start dialing) with `wants_pre_image`. Returns the peer.
   // Publish() makes the change visible to writers.
-  Peer& Add(const membership::MemberInfo& info, int64_t listed_since, bool wants_pre_image);
-  // Removes a peer: stops its lanes, retires its outboxes, forgets its inbound lanes. Returns
-  // false if unknown.
-  bool Remove(uint64_t member);
+  Peer& Add(const membership::MemberInfo& info, int64_t listed_since, bool wants_pre_image,
+            int64_t entered_at);
+  // What goes with a removed peer's outbound side.
+  enum class InboundLanes {
+    kForget,  // it left: its inbound lanes go too
+    kKeep,    // it entered again: its new streams may be arriving already (a newer stream
+              // supersedes an older one by itself), so its inbound lanes stay
+  };
+  // Removes a peer: stops its lanes, retires its outboxes, and deals with its inbound lanes as
+  // `inbound` says. Returns false if unknown.
+  bool Remove(uint64_t member, InboundLanes inbound = InboundLanes::kForget);
+  // `member` released its join, ACTIVE as of `revision` (its JoinReleased): a view older than
+  // that listing it INITIALIZING is late. Remembered beyond the peer's removal: a late view may
+  // add it back before a current one.
+  void NoteReleased(uint64_t member, int64_t revision);
+  // Whether a view of `revision` listing `member` INITIALIZING means it joins (not a late view).
+  bool JoinsAsOf(uint64_t member, int64_t revision) const;
   // Sets whether `member` gets pre-images. Returns true if that changed.
   bool SetWantsPreImage(uint64_t member, bool wants);
   // Installs the recipient set for writers (the current peers and the event index) in a new
@@ -65,10 +83,7 @@ class Peers {
   uint64_t Publish();
   // Where local writes keep a joiner's event index in its flush phase (null: nowhere). Takes
   // effect at the next Publish.
-  void set_event_index(storage::Store* index, const std::atomic<bool>* released = nullptr) {
-    event_index_ = index;
-    event_index_released_ = released;
-  }
+  void set_event_index(EventIndex* index) { event_index_ = index; }
 
   // Appends a control record to `lane` of the peer's outbound lanes. Returns false if the peer
   // is unknown.
@@ -98,9 +113,9 @@ class Peers {
   std::map<uint64_t, Peer> peers_;
   std::map<std::pair<uint64_t, uint32_t>, InboundLane> inbound_;
   std::vector<std::shared_ptr<LaneReceiver>> receivers_;
-  uint64_t next_stream_id_ = 1;
-  storage::Store* event_index_ = nullptr;
-  const std::atomic<bool>* event_index_released_ = nullptr;
+  uint64_t& next_stream_id_;
+  std::map<uint64_t, int64_t> released_at_;  // member -> revision of its ACTIVE (bounded)
+  EventIndex* event_index_ = nullptr;
 };
 
 }  // namespace weft::replication

@@ -33,19 +33,24 @@ RegionReplicator::RegionReplicator(ReplicatorOptions options, storage::Store& st
       host_(host),
       observer_(observer),
       env_{options_, self_, host, clock, random},
+      consumer_(consumer),
       recent_(options_.recent_changes_capacity, options_.recent_changes_bytes_max,
               options_.recent_changes_window_ms),
       write_path_(options_.region, options_.mode, options_.lanes, store, consumer, clock,
                   [this](uint64_t epoch) { host_.Post([this, epoch] { OnDrained(epoch); }); }),
-      peers_(env_, write_path_),
-      applier_(options_.region, store, versions, consumer, recent_, clock,
-               options_.postimage_shard_count),
-      service_(
-          env_, peers_, write_path_, store, [this] { return complete(); }, observer),
-      driver_(env_, *this, peers_, applier_, write_path_, store, versions, recent_) {
-  applier_.break_image_overwrites_postimage = options_.breaks.image_overwrites_postimage;
-  applier_.break_stale_reconcile = options_.breaks.stale_reconcile;
+      roles_(std::make_unique<Roles>(*this)) {
   write_path_.set_break_ack_before_joiner_applies(options_.breaks.ack_before_joiner_applies);
+}
+
+RegionReplicator::Roles::Roles(RegionReplicator& r)
+    : peers(r.env_, r.write_path_, r.next_stream_id_),
+      applier(r.options_.region, r.store_, r.versions_, r.consumer_, r.recent_, r.clock_,
+              r.options_.postimage_shard_count),
+      service(
+          r.env_, peers, r.write_path_, r.store_, [&r] { return r.complete(); }, r.observer_),
+      driver(r.env_, r, peers, applier, r.write_path_, r.store_, r.versions_, r.recent_) {
+  applier.break_image_overwrites_postimage = r.options_.breaks.image_overwrites_postimage;
+  applier.break_stale_reconcile = r.options_.breaks.stale_reconcile;
 }
 
 RegionReplicator::~RegionReplicator() {
@@ -59,7 +64,7 @@ void RegionReplicator::Start() {
   // Live changes may arrive as soon as the registry lists us, before the answer to EnterRegion:
   // they must find the post-image store. If we turn out to bootstrap, nobody else can have
   // written.
-  applier_.BeginJoin();
+  roles_->applier.BeginJoin();
   store_.set_change_observer(&write_path_);
   EnterRegion(0);
   host_.After(options_.tick_ms * 1000, [this] { Tick(); });
@@ -68,11 +73,11 @@ void RegionReplicator::Start() {
 
 void RegionReplicator::Stop() {
   stopped_ = true;
-  peers_.StopAll();
+  roles_->peers.StopAll();
 }
 
 void RegionReplicator::OnEntered(const RegistryReply& reply) {
-  if (stopped_) {
+  if (stopped_ || !failure_.empty()) {
     return;
   }
   if (absl::IsAlreadyExists(reply.status)) {
@@ -80,7 +85,10 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
     RegistryRequest request;
     request.op = RegistryRequest::Op::kReadGroup;
     request.region = options_.region;
-    host_.Registry(std::move(request), [this](RegistryReply read) {
+    host_.Registry(std::move(request), [this, generation = generation_](RegistryReply read) {
+      if (generation != generation_) {
+        return;
+      }
       const membership::GroupMember* self =
           read.status.ok() ? read.view.Find(self_.member_id) : nullptr;
       if (!read.status.ok() || self == nullptr) {
@@ -106,12 +114,17 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
     return;
   }
   const membership::GroupView& group = reply.entered.group;
+  rejoining_ = false;
+  rejoin_reason_.clear();
   AdoptView(group);
   if (reply.entered.bootstrapped) {
-    applier_.CancelJoin();
+    roles_->applier.CancelJoin();
     SetState(RegionState::kActive);
-    WEFT_LOG_INFO("region {}: bootstrapped as its first ACTIVE member (revision {})",
-                  options_.region, group.revision);
+    WEFT_LOG_INFO("region {}: {} (revision {})", options_.region,
+                  reply.entered.reformed
+                      ? "re-formed the group from this member's own copy: nobody was ACTIVE"
+                      : "bootstrapped as its first ACTIVE member",
+                  group.revision);
     return;
   }
   store_.PauseTombstonePurge();
@@ -119,15 +132,34 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   SetState(RegionState::kInitializing);
   WEFT_LOG_INFO("region {}: joining a group of {} member(s) (revision {})", options_.region,
                 group.members.size(), group.revision);
-  driver_.Begin(group.revision);
+  // Whatever this member held (it is rejoining) is replaced by the image; the join starts once
+  // it is gone.
+  // The join names this member's entry (peers tell a later entry of it from this one).
+  const membership::GroupMember* entry = group.Find(self_.member_id);
+  const int64_t entered_at =
+      entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  storage::Store& store = store_;
+  host_.Offload([&store] { store.Clear(); },
+                [this, entered_at, generation = generation_] {
+                  if (generation == generation_) {
+                    roles_->driver.Begin(entered_at);
+                  }
+                });
 }
 
 void RegionReplicator::EnterRegion(int64_t delay_us) {
-  host_.After(delay_us, [this] {
+  host_.After(delay_us, [this, generation = generation_] {
+    if (generation != generation_) {
+      return;
+    }
     RegistryRequest request;
     request.op = RegistryRequest::Op::kEnterRegion;
     request.region = options_.region;
-    host_.Registry(std::move(request), [this](RegistryReply reply) { OnEntered(reply); });
+    host_.Registry(std::move(request), [this, generation](RegistryReply reply) {
+      if (generation == generation_) {
+        OnEntered(reply);
+      }
+    });
   });
 }
 
@@ -153,22 +185,25 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
       continue;
     }
     listed.insert(member.info.member_id);
-    const bool initializing = member.state == membership::MemberState::kInitializing;
-    const Peers::Peer* peer = peers_.Find(member.info.member_id);
+    ForgetEarlierEntry(member.info.member_id, member.entered_at);
+    // A joiner (not a late view of one that released its join already).
+    const bool initializing = member.state == membership::MemberState::kInitializing &&
+                              roles_->peers.JoinsAsOf(member.info.member_id, view.revision);
+    const Peers::Peer* peer = roles_->peers.Find(member.info.member_id);
     if (peer == nullptr) {
-      peers_.Add(member.info, view.revision, initializing);
+      roles_->peers.Add(member.info, view.revision, initializing, member.entered_at);
       changed = true;
-    } else if (initializing && view.revision > peer->active_since) {
+    } else if (initializing) {
       // A joiner gets pre-images from us before we accept another write (the rule that lets a
       // member become ACTIVE while others join). Only its JoinReleased turns them off.
-      changed |= peers_.SetWantsPreImage(member.info.member_id, true);
+      changed |= roles_->peers.SetWantsPreImage(member.info.member_id, true);
     }
   }
   if (changed) {
-    peers_.Publish();
+    roles_->peers.Publish();
   }
   std::vector<uint64_t> gone;
-  for (const auto& [member, peer] : peers_.all()) {
+  for (const auto& [member, peer] : roles_->peers.all()) {
     // A member we learned of from its JoinIntent may be missing from views older than its
     // entry; only a view that should list it and does not means it left.
     if (!listed.contains(member) && view.revision >= peer.listed_since) {
@@ -176,29 +211,87 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
     }
   }
   for (uint64_t member : gone) {
-    RemoveMember(member, view.revision);
+    DropDeparted(member, view.revision);
   }
   if (self_listed) {
     self_listed_ = true;
   } else if (self_listed_) {
-    Fail(
+    Rejoin(
         fmt::format("this member is missing from the region's group (registry revision {}): "
-                    "its lease expired, or a member expelled it for falling too far behind",
+                    "its lease expired, or a member expelled it",
                     view.revision));
+    return;
   }
-  driver_.OnGroupView(view);
-  service_.CheckStabilizations();
+  roles_->driver.OnGroupView(view);
+  roles_->service.CheckStabilizations();
 }
 
-void RegionReplicator::RemoveMember(uint64_t member, int64_t revision) {
+void RegionReplicator::ForgetEarlierEntry(uint64_t member, int64_t entered_at) {
+  const Peers::Peer* peer = roles_->peers.Find(member);
+  if (peer == nullptr || peer->entered_at == 0 || peer->entered_at >= entered_at) {
+    return;
+  }
+  // It left (its lease expired, or it was expelled) and entered again, before any view here
+  // showed it gone. It rejoins with an empty copy and new streams: the lanes, backlog and join
+  // state of its earlier entry go now. Its holding went when it entered as a joiner. Its
+  // inbound lanes stay: the stream this news came on may be the new entry's.
+  WEFT_LOG_INFO("region {}: member {} entered the group again (revision {}, was {})",
+                options_.region, NameOf(member), entered_at, peer->entered_at);
+  RemoveMember(member, entered_at, Peers::InboundLanes::kKeep);
+}
+
+void RegionReplicator::DropDeparted(uint64_t member, int64_t revision) {
+  if (!complete()) {
+    RemoveMember(member, revision);  // a joiner confirms nobody's writes: nothing to protect
+    return;
+  }
+  const Peers::Peer* peer = roles_->peers.Find(member);
+  if (peer == nullptr || !dropping_.insert(member).second) {
+    return;  // gone already (it entered again meanwhile), or asked already
+  }
+  const int64_t entered_at = peer->entered_at;
+  // Until the registry stops counting it as a holder, the group must not go on without it: a
+  // stale copy must never re-form the group (registry.h). Writes waiting on it wait a round trip
+  // longer.
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kDropHolder;
+  request.region = options_.region;
+  request.member = member;
+  host_.Registry(std::move(request), [this, member, revision, entered_at,
+                                      generation = generation_](RegistryReply reply) {
+    if (generation != generation_) {
+      return;
+    }
+    dropping_.erase(member);
+    if (reply.status.ok() || absl::IsFailedPrecondition(reply.status)) {
+      // FailedPrecondition: this member is no longer ACTIVE itself; the view will say why.
+      // A peer of a later entry (it came back meanwhile) stays.
+      const Peers::Peer* peer = roles_->peers.Find(member);
+      if (!view_.Contains(member) && peer != nullptr && peer->entered_at == entered_at) {
+        RemoveMember(member, revision);
+      }
+      return;
+    }
+    WEFT_LOG_WARN("region {}: dropping the holding of departed member {} failed ({}); retrying",
+                  options_.region, NameOf(member), reply.status.ToString());
+    host_.After(options_.retry_min_ms * 1000, [this, member, revision, generation] {
+      if (generation == generation_ && !view_.Contains(member)) {
+        DropDeparted(member, revision);
+      }
+    });
+  });
+}
+
+void RegionReplicator::RemoveMember(uint64_t member, int64_t revision,
+                                    Peers::InboundLanes inbound) {
   WEFT_LOG_INFO("region {}: member {} left the group", options_.region, NameOf(member));
-  peers_.Remove(member);
-  peers_.Publish();
+  roles_->peers.Remove(member, inbound);
+  roles_->peers.Publish();
   ack_progress_.erase(ack_progress_.lower_bound({member, 0}),
                       ack_progress_.lower_bound({member + 1, 0}));
   std::erase_if(serves_, [&](const auto& serve) { return serve->joiner() == member; });
-  service_.OnMemberLeft(member);
-  driver_.OnMemberLeft(member, revision);
+  roles_->service.OnMemberLeft(member);
+  roles_->driver.OnMemberLeft(member, revision);
   if (complete()) {
     RepairDeparted(member);
   } else {
@@ -222,15 +315,92 @@ void RegionReplicator::Fail(std::string_view reason) {
     return;
   }
   failure_ = std::string(reason);
-  driver_.Abort();
+  roles_->driver.Abort();
   SetState(RegionState::kFailed);
   WEFT_LOG_ERROR("region {}: FAILED, no longer serving: {}; restart this member to rejoin",
                  options_.region, reason);
   PublishStatus();
 }
 
-void RegionReplicator::OnMembershipLost(std::string_view reason) {
-  Fail(reason);
+void RegionReplicator::OnMembershipLost(std::string_view reason, uint64_t registration) {
+  if (registration < registration_) {
+    WEFT_LOG_INFO("region {}: ignoring late news that registration {} lost its lease (now {})",
+                  options_.region, registration, registration_);
+    return;
+  }
+  Rejoin(reason);
+}
+
+void RegionReplicator::Rejoin(std::string_view reason) {
+  if (stopped_ || !failure_.empty() || rejoining_) {
+    return;
+  }
+  WEFT_LOG_WARN("region {}: {}; rejoining the group in place", options_.region, reason);
+  rejoining_ = true;
+  ++rejoins_;
+  ++generation_;
+  // Writes still waiting for acknowledgements cannot be confirmed by a group this member is no
+  // longer in: their clients learn that their outcome is unknown.
+  for (const auto& [id, peer] : roles_->peers.all()) {
+    for (const std::unique_ptr<Outbox>& outbox : peer.outboxes->lanes) {
+      outbox->AbandonTickets();
+    }
+  }
+  for (const std::shared_ptr<ImageServe>& serve : serves_) {
+    serve->Abandon();
+  }
+  serves_.clear();
+  write_path_.set_timing_acks(false);
+  // Writes that began before may still be using the index the old roles kept.
+  write_path_.RetireIndex(roles_->applier.ReleaseIndex(), write_path_.ReplaceUnconfirmable());
+  SetState(RegionState::kInitializing);
+  if (own_purge_paused_) {
+    store_.ResumeTombstonePurge();
+    own_purge_paused_ = false;
+  }
+  // Fresh roles: new lanes (new streams), no join state. The copy stays until an image replaces
+  // it, or re-forms the group if nobody is ACTIVE.
+  roles_ = std::make_unique<Roles>(*this);
+  view_ = membership::GroupView{};
+  self_listed_ = false;
+  ack_progress_.clear();
+  expelling_.clear();
+  dropping_.clear();
+  repairs_deferred_.clear();
+  in_touch_until_us_.store(INT64_MAX, std::memory_order_release);
+  roles_->applier.BeginJoin();
+  rejoin_reason_ = std::string(reason);
+  if (observer_ != nullptr) {
+    observer_->OnRejoin();
+  }
+  Reregister();
+  PublishStatus();
+}
+
+void RegionReplicator::Reregister() {
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kReregister;
+  host_.Registry(std::move(request), [this, generation = generation_](RegistryReply reply) {
+    if (generation != generation_ || stopped_) {
+      return;
+    }
+    if (reply.status.ok()) {
+      registration_ = std::max(registration_, reply.registration);
+      EnterRegion(0);
+      return;
+    }
+    if (absl::IsFailedPrecondition(reply.status)) {
+      Fail(fmt::format("cannot register again: {}", std::string(reply.status.message())));
+      return;
+    }
+    WEFT_LOG_WARN("region {}: registering again failed ({}); retrying", options_.region,
+                  reply.status.ToString());
+    host_.After(options_.retry_max_ms * 1000, [this, generation] {
+      if (generation == generation_) {
+        Reregister();
+      }
+    });
+  });
 }
 
 void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
@@ -243,29 +413,29 @@ void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
   // set while we were joining must not outlive this moment.
   for (const membership::GroupMember& member : view.members) {
     if (member.info.member_id != self_.member_id && !options_.breaks.keep_pre_images_at_active) {
-      peers_.SetWantsPreImage(member.info.member_id,
-                              member.state == membership::MemberState::kInitializing);
+      roles_->peers.SetWantsPreImage(member.info.member_id,
+                                     member.state == membership::MemberState::kInitializing);
     }
   }
   // Until the join is released, local writes keep the post-image store (the event index)
   // current: in place before the first write is accepted.
-  peers_.set_event_index(applier_.index(), applier_.index_released());
-  peers_.Publish();
+  roles_->peers.set_event_index(roles_->applier.event_index());
+  roles_->peers.Publish();
   if (own_purge_paused_) {
     store_.ResumeTombstonePurge();
     own_purge_paused_ = false;
   }
   SetState(RegionState::kActive);
   WEFT_LOG_INFO("region {}: ACTIVE ({} keys; {} post-image entries, {} corrected by the image)",
-                options_.region, store_.KeyCount(), applier_.index_entries(),
-                applier_.corrections());
+                options_.region, store_.KeyCount(), roles_->applier.index_entries(),
+                roles_->applier.corrections());
   for (uint64_t origin : std::exchange(repairs_deferred_, {})) {
     RepairDeparted(origin);
   }
 }
 
 void RegionReplicator::OnJoinAborted(std::string reason) {
-  Fail(reason);
+  Rejoin(reason);
 }
 
 void RegionReplicator::OnJoinPhase(JoinPhase from, JoinPhase to) {
@@ -276,8 +446,8 @@ void RegionReplicator::OnJoinPhase(JoinPhase from, JoinPhase to) {
 }
 
 void RegionReplicator::OnDrained(uint64_t epoch) {
-  service_.OnDrained(epoch);
-  driver_.OnDrained(epoch);
+  write_path_.FreeRetiredIndexes();
+  roles_->service.OnDrained(epoch);
 }
 
 void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& record) {
@@ -287,38 +457,39 @@ void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& r
       if (observer_ != nullptr) {
         observer_->OnChangeArriving(from, record.change);
       }
-      applier_.Apply(record.change);
+      roles_->applier.Apply(record.change);
       if (observer_ != nullptr) {
         observer_->OnChangeApplied(from, record.change);
       }
       break;
     case RecordKind::kJoinIntent:
-      service_.OnJoinIntent(from, control);
+      ForgetEarlierEntry(from, control.revision);  // the intent names the joiner's entry
+      roles_->service.OnJoinIntent(from, control);
       break;
     case RecordKind::kIntentAck:
-      driver_.OnIntentAck(from, control);
+      roles_->driver.OnIntentAck(from, control);
       break;
     case RecordKind::kStateMarker:
-      service_.OnStateMarker(from, control);
+      roles_->service.OnStateMarker(from, control);
       break;
     case RecordKind::kStabilized:
-      driver_.OnStabilized(from, control);
+      roles_->driver.OnStabilized(from, control);
       break;
     case RecordKind::kJoinComplete:
-      service_.OnJoinComplete(from, control);
+      roles_->service.OnJoinComplete(from, control);
       break;
     case RecordKind::kJoinFlush:
-      driver_.OnJoinFlush(from, lane, control);
+      roles_->driver.OnJoinFlush(from, lane, control);
       break;
     case RecordKind::kJoinReleased:
-      service_.OnJoinReleased(from, control);
+      roles_->service.OnJoinReleased(from, control);
       break;
     case RecordKind::kRepairDone:
-      driver_.OnRepairDone(from, lane, control.member);
+      roles_->driver.OnRepairDone(from, lane, control.member);
       break;
   }
-  if (service_.stabilizations() > 0) {
-    service_.CheckStabilizations();  // a reception counter is about to move past this record
+  if (roles_->service.stabilizations() > 0) {
+    roles_->service.CheckStabilizations();  // a reception counter is about to move past this record
   }
 }
 
@@ -333,13 +504,13 @@ std::shared_ptr<ChannelSession> RegionReplicator::AcceptLane(uint64_t peer, cons
     *refusal = absl::InvalidArgumentError(
         fmt::format("peer uses {} lanes, this member {}", open.lanes, options_.lanes));
   } else {
-    InboundLane& lane = peers_.Inbound(open.from, open.lane);
+    InboundLane& lane = roles_->peers.Inbound(open.from, open.lane);
     *refusal = LaneReceiver::Admit(open, lane);
     if (refusal->ok()) {
       auto receiver = std::make_shared<LaneReceiver>(channel, open, lane, *this, clock_,
                                                      options_.silence_timeout_ms * 1000);
       receiver->Resume();
-      peers_.AddReceiver(receiver);
+      roles_->peers.AddReceiver(receiver);
       return receiver;
     }
   }
@@ -353,7 +524,7 @@ std::shared_ptr<ChannelSession> RegionReplicator::AcceptImage(uint64_t peer,
     *refusal = absl::PermissionDeniedError("an image may be requested only by its joiner");
     return nullptr;
   }
-  *refusal = service_.AdmitImage(request.joiner, request.join_id);
+  *refusal = roles_->service.AdmitImage(request.joiner, request.join_id);
   if (!refusal->ok()) {
     return nullptr;
   }
@@ -401,7 +572,7 @@ void RegionReplicator::RefreshReadGuard() {
         member.state != membership::MemberState::kActive) {
       continue;
     }
-    const Peers::Peer* peer = peers_.Find(member.info.member_id);
+    const Peers::Peer* peer = roles_->peers.Find(member.info.member_id);
     if (peer == nullptr) {
       continue;
     }
@@ -419,9 +590,9 @@ void RegionReplicator::Tick() {
     return;
   }
   RefreshReadGuard();
-  peers_.OnTick();
-  service_.OnTick();
-  driver_.OnTick();
+  roles_->peers.OnTick();
+  roles_->service.OnTick();
+  roles_->driver.OnTick();
   PaceImages();
   ExpelLaggards();
   PublishStatus();
@@ -430,7 +601,7 @@ void RegionReplicator::Tick() {
 
 void RegionReplicator::PaceImages() {
   std::erase_if(serves_, [](const auto& serve) { return serve->finished(); });
-  const std::optional<int64_t> latency_us = peers_.TakeMaxAckLatencyUs();
+  const std::optional<int64_t> latency_us = roles_->peers.TakeMaxAckLatencyUs();
   for (const std::shared_ptr<ImageServe>& serve : serves_) {
     serve->Pace(latency_us);
   }
@@ -447,7 +618,7 @@ void RegionReplicator::ExpelLaggards() {
   const int64_t now_us = clock_.NowMonotonicUs();
   std::map<std::pair<uint64_t, uint32_t>, AckProgress> progress;
   std::vector<std::pair<uint64_t, std::string>> laggards;
-  for (const auto& [member, peer] : peers_.all()) {
+  for (const auto& [member, peer] : roles_->peers.all()) {
     std::string problem;
     int64_t reached_us = 0;  // the last time any lane to it streamed (now if one does)
     bool waiting_any = false;
@@ -488,7 +659,9 @@ void RegionReplicator::ExpelLaggards() {
     }
   }
   ack_progress_ = std::move(progress);
-  for (const auto& [member, problem] : laggards) {
+  for (const auto& laggard : laggards) {
+    const uint64_t member = laggard.first;
+    const std::string& problem = laggard.second;
     if (!expelling_.insert(member).second) {
       continue;  // already asked; the view will drop it
     }
@@ -500,7 +673,12 @@ void RegionReplicator::ExpelLaggards() {
     request.op = RegistryRequest::Op::kExpel;
     request.region = options_.region;
     request.member = member;
-    host_.Registry(std::move(request), [this, member, name, problem](RegistryReply reply) {
+    request.entered_at = roles_->peers.Find(member)->entered_at;
+    host_.Registry(std::move(request), [this, member, name, problem,
+                                        generation = generation_](RegistryReply reply) {
+      if (generation != generation_) {
+        return;
+      }
       expelling_.erase(member);
       if (reply.status.ok()) {
         WEFT_LOG_ERROR("region {}: expelled member {} from the group: {}", options_.region, name,
@@ -537,9 +715,9 @@ void RegionReplicator::RepairDeparted(uint64_t origin) {
   // Behind the repairs on every lane: joiners wait for it before they release their join.
   ControlRecord done;
   done.member = origin;
-  for (const auto& [id, peer] : peers_.all()) {
+  for (const auto& [id, peer] : roles_->peers.all()) {
     for (uint32_t lane = 0; lane < options_.lanes; ++lane) {
-      peers_.SendControl(id, RecordKind::kRepairDone, done, lane);
+      roles_->peers.SendControl(id, RecordKind::kRepairDone, done, lane);
     }
   }
   WEFT_LOG_INFO(
@@ -550,7 +728,7 @@ void RegionReplicator::RepairDeparted(uint64_t origin) {
 
 void RegionReplicator::HoldPhase(JoinPhase phase, bool hold) {
   host_.Post([this, phase, hold] {
-    driver_.HoldPhase(phase, hold);
+    roles_->driver.HoldPhase(phase, hold);
     PublishStatus();
   });
 }
@@ -559,7 +737,7 @@ std::string RegionReplicator::NameOf(uint64_t member) const {
   if (member == self_.member_id) {
     return self_.name;
   }
-  for (const auto& [id, peer] : peers_.all()) {
+  for (const auto& [id, peer] : roles_->peers.all()) {
     if (id == member) {
       return peer.info.name;
     }
@@ -573,13 +751,13 @@ std::string RegionReplicator::NameOf(uint64_t member) const {
 }
 
 uint64_t RegionReplicator::ReceivedCounter(uint64_t from, uint32_t lane) const {
-  auto it = peers_.inbound().find({from, lane});
-  return it == peers_.inbound().end() ? 0 : it->second.received;
+  auto it = roles_->peers.inbound().find({from, lane});
+  return it == roles_->peers.inbound().end() ? 0 : it->second.received;
 }
 
 uint64_t RegionReplicator::SentCounter(uint64_t to, uint32_t lane) const {
-  auto it = peers_.all().find(to);
-  return it == peers_.all().end() ? 0 : it->second.outboxes->lanes[lane]->sent();
+  auto it = roles_->peers.all().find(to);
+  return it == roles_->peers.all().end() ? 0 : it->second.outboxes->lanes[lane]->sent();
 }
 
 std::string RegionReplicator::failure_reason() const {
@@ -598,14 +776,14 @@ void RegionReplicator::PublishStatus() {
   status.state = state();
   status.mode = options_.mode;
   status.failure = failure_;
-  status.postimage_changes = applier_.postimage_changes();
-  status.postimage_keys = applier_.index_entries();
+  status.postimage_changes = roles_->applier.postimage_changes();
+  status.postimage_keys = roles_->applier.index_entries();
   status.repaired_keys = repaired_keys_;
   status.members = view_.members;
-  const JoinProgress progress = driver_.progress();
+  const JoinProgress progress = roles_->driver.progress();
   status.phase = progress.phase;
   status.held_at = progress.held_at;
-  status.waiting = progress.waiting;
+  status.waiting = rejoining_ ? "rejoining: " + rejoin_reason_ : progress.waiting;
   status.provider = progress.provider;
   status.join_attempts = progress.attempts;
   status.image_entries = progress.image_entries;
@@ -631,7 +809,7 @@ void RegionReplicator::PublishStatus() {
           static_cast<double>(progress.image_entries_estimate - progress.image_entries) / 1000);
     }
   }
-  for (const auto& [id, peer] : peers_.all()) {
+  for (const auto& [id, peer] : roles_->peers.all()) {
     for (uint32_t lane = 0; lane < peer.outboxes->lanes.size(); ++lane) {
       const Outbox& outbox = *peer.outboxes->lanes[lane];
       ChannelStatus channel;
@@ -646,7 +824,7 @@ void RegionReplicator::PublishStatus() {
       status.channels.push_back(std::move(channel));
     }
   }
-  for (const auto& [key, lane] : peers_.inbound()) {
+  for (const auto& [key, lane] : roles_->peers.inbound()) {
     ChannelStatus channel;
     channel.peer = key.first;
     channel.peer_name = NameOf(key.first);

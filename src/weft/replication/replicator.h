@@ -66,6 +66,8 @@ class ReplicatorObserver : public JoinServiceObserver {
   // events it made, if any, came in between).
   virtual void OnChangeArriving(uint64_t from, const ChangeRecord& change) = 0;
   virtual void OnChangeApplied(uint64_t from, const ChangeRecord& change) = 0;
+  // The member was dropped from the group and rejoins it: its events start a new stream.
+  virtual void OnRejoin() = 0;
 };
 
 // One outbound or inbound channel's counters, for INFO and tests.
@@ -121,8 +123,9 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void Stop();
   // The registry's watch delivers here.
   void OnGroupView(const membership::GroupView& view);
-  // The registry no longer lists this member (its lease expired): the region stops serving.
-  void OnMembershipLost(std::string_view reason);
+  // The registry says registration `registration` of this member lost its lease: the member
+  // rejoins in place. News about a registration a rejoin already replaced is stale and ignored.
+  void OnMembershipLost(std::string_view reason, uint64_t registration);
 
   // Channels from peers, routed here by their first frame. Returns the session for the rest of
   // the channel, or null with *refusal set (the caller answers and closes).
@@ -154,10 +157,14 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   const membership::MemberInfo& self() const { return self_; }
 
   // --- the protocol thread: for the simulator's oracles and tests ---
-  const Peers& peers() const { return peers_; }
-  const Applier& applier() const { return applier_; }
-  const JoinDriver& join() const { return driver_; }
-  const JoinService& service() const { return service_; }
+  const Peers& peers() const { return roles_->peers; }
+  const Applier& applier() const { return roles_->applier; }
+  const JoinDriver& join() const { return roles_->driver; }
+  const JoinService& service() const { return roles_->service; }
+  // How often this member was dropped from the group and rejoined it in place.
+  int rejoins() const { return rejoins_; }
+  // Why the member is rejoining (empty once it entered the region again).
+  const std::string& rejoin_reason() const { return rejoin_reason_; }
   size_t image_serves() const { return serves_.size(); }
   uint64_t ReceivedCounter(uint64_t from, uint32_t lane) const;
   uint64_t SentCounter(uint64_t to, uint32_t lane) const;
@@ -178,9 +185,21 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void EnterRegion(int64_t delay_us);
   void OnEntered(const RegistryReply& reply);
   void AdoptView(const membership::GroupView& view);
-  void RemoveMember(uint64_t member, int64_t revision);
+  void RemoveMember(uint64_t member, int64_t revision,
+                    Peers::InboundLanes inbound = Peers::InboundLanes::kForget);
   void SetState(RegionState state);
   void Fail(std::string_view reason);
+  // This member is no longer in the group (its lease ended, it was expelled, or a view no
+  // longer lists it): it stops serving, abandons what it cannot confirm, and enters the region
+  // again with fresh roles — registering again first if needed — as a joiner (its copy is
+  // replaced by an image), or re-forming the group if it holds a copy and nobody is ACTIVE.
+  void Rejoin(std::string_view reason);
+  void Reregister();
+  // A member vanished from the group: drop its holding (registry.h) before the group goes on
+  // without it, then remove it.
+  void DropDeparted(uint64_t member, int64_t revision);
+  // Removes `member`'s peer if it is an entry older than `entered_at` (it entered again).
+  void ForgetEarlierEntry(uint64_t member, int64_t entered_at);
   void OnDrained(uint64_t epoch);
   void Tick();
   void PaceImages();
@@ -206,13 +225,27 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   // Refreshes in_touch_until_us_.
   void RefreshReadGuard();
 
+  ChangeConsumer* const consumer_;
   RecentChanges recent_;
   WritePath write_path_;
-  Peers peers_;
-  Applier applier_;
-  JoinService service_;
-  JoinDriver driver_;
+  // The roles, replaced whole when this member rejoins the group in place.
+  struct Roles {
+    explicit Roles(RegionReplicator& replicator);
+    Peers peers;
+    Applier applier;
+    JoinService service;
+    JoinDriver driver;
+  };
+  uint64_t next_stream_id_ = 1;  // for every Roles' Peers (peers.h, lane streams)
+  std::unique_ptr<Roles> roles_;
   std::vector<std::shared_ptr<ImageServe>> serves_;
+  bool rejoining_ = false;
+  // The registration a Reregister last answered with (0: the first one, never asked).
+  uint64_t registration_ = 0;
+  std::string rejoin_reason_;
+  int rejoins_ = 0;
+  uint64_t generation_ = 0;      // bumped by every rejoin: answers to older requests are ignored
+  std::set<uint64_t> dropping_;  // departed members whose holding is being dropped
 
   membership::GroupView view_;
   bool self_listed_ = false;

@@ -6,6 +6,12 @@
 
 namespace weft::replication {
 
+EventIndex::EventIndex(size_t shard_count, const Clock& clock)
+    : store(storage::StoreOptions{.shard_count = shard_count}, clock) {
+  // The index must keep every deletion it saw: a tombstone there is the key's last event.
+  store.PauseTombstonePurge();
+}
+
 std::string_view ReplicationModeName(ReplicationMode mode) {
   return mode == ReplicationMode::kSync ? "sync" : "async";
 }
@@ -57,12 +63,10 @@ void WritePath::Enqueue(const RecipientSet& set, const storage::EntryView* befor
                         const std::shared_ptr<WriteTicket>* ticket) {
   std::optional<std::string_view> old_value =
       before != nullptr ? std::optional<std::string_view>(before->value) : std::nullopt;
-  const bool released = set.event_index_released != nullptr &&
-                        set.event_index_released->load(std::memory_order_acquire);
-  if (set.event_index != nullptr && !released) {
+  if (set.event_index != nullptr && !set.event_index->released.load(std::memory_order_acquire)) {
     // A joiner's flush phase: the index holds the key's last event if it has the key (the base
     // store may hold a newer image entry whose event is still to come).
-    set.event_index->WithKey(after.key, [&](storage::LockedKeys& index) {
+    set.event_index->store.WithKey(after.key, [&](storage::LockedKeys& index) {
       if (const std::optional<storage::EntryView> last = index.FindAny(after.key)) {
         old_value = LiveValue(last);
       }
@@ -71,6 +75,10 @@ void WritePath::Enqueue(const RecipientSet& set, const storage::EntryView* befor
     });
   } else {
     EmitChange(consumer_, region_, after.key, old_value, after);
+  }
+  if (set.unconfirmable && ticket != nullptr && *ticket != nullptr &&
+      mode_ == ReplicationMode::kSync) {
+    (*ticket)->SetAbandoned();
   }
   if (set.members.empty()) {
     return;
@@ -126,14 +134,14 @@ void WritePath::OnLocalChange(const storage::EntryView* before, const storage::E
   End(*set);
 }
 
-uint64_t WritePath::Replace(std::vector<Recipient> members, storage::Store* event_index,
-                            const std::atomic<bool>* event_index_released) {
+uint64_t WritePath::Replace(std::vector<Recipient> members, EventIndex* event_index,
+                            bool unconfirmable) {
   MutexLock lock(&mutex_);
   auto next = std::make_shared<RecipientSet>();
   next->epoch = current_->epoch + 1;
   next->members = std::move(members);
   next->event_index = event_index;
-  next->event_index_released = event_index_released;
+  next->unconfirmable = unconfirmable;
   if (auto it = in_flight_.find(current_->epoch); it != in_flight_.end() && it->second == 0) {
     in_flight_.erase(it);
   }
@@ -152,6 +160,19 @@ bool WritePath::Drained(uint64_t epoch) const {
     }
   }
   return true;
+}
+
+void WritePath::RetireIndex(std::unique_ptr<EventIndex> index, uint64_t epoch) {
+  if (index == nullptr) {
+    return;
+  }
+  WEFT_CHECK(index->released.load(std::memory_order_relaxed));
+  retired_indexes_.emplace_back(epoch, std::move(index));
+  FreeRetiredIndexes();
+}
+
+void WritePath::FreeRetiredIndexes() {
+  std::erase_if(retired_indexes_, [this](const auto& retired) { return Drained(retired.first); });
 }
 
 std::shared_ptr<const RecipientSet> WritePath::Current() const {

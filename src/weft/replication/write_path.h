@@ -59,15 +59,25 @@ struct Recipient {
   bool wants_pre_image = false;  // a joiner: every change carries its pre-image
 };
 
+// A joiner's event index (the post-image store) as writers see it. Local writes keep it current
+// until it is released; from then on (the join ended, or the member rejoins) the base store
+// decides, also for writes of older epochs that enqueue late, and the index waits to be freed
+// until no such write is left (WritePath::RetireIndex).
+struct EventIndex {
+  EventIndex(size_t shard_count, const Clock& clock);
+  storage::Store store;
+  std::atomic<bool> released{false};
+};
+
 struct RecipientSet {
   uint64_t epoch = 0;
   std::vector<Recipient> members;
-  // A joiner between its incorporate and its release: local writes keep this store (its event
-  // index) current and take their events' old values from it. Null otherwise.
-  storage::Store* event_index = nullptr;
-  // Set once the join is released: from then the base store decides, also for writes of this
-  // (older) epoch that enqueue late; the index is no longer kept current by everyone.
-  const std::atomic<bool>* event_index_released = nullptr;
+  // A joiner between its incorporate and its release: local writes keep this index current and
+  // take their events' old values from it, until it is released. Null otherwise.
+  EventIndex* event_index = nullptr;
+  // This member is not in the group (it rejoins): a write cannot be confirmed, whatever it
+  // does; its ticket completes unconfirmed.
+  bool unconfirmable = false;
 };
 
 class WritePath final : public storage::ChangeObserver {
@@ -95,10 +105,18 @@ class WritePath final : public storage::ChangeObserver {
 
   // --- the protocol thread ---
   // Installs a new set in a new epoch and returns the epoch.
-  uint64_t Replace(std::vector<Recipient> members, storage::Store* event_index,
-                   const std::atomic<bool>* event_index_released = nullptr);
+  uint64_t Replace(std::vector<Recipient> members, EventIndex* event_index,
+                   bool unconfirmable = false);
+  // An epoch for a member that is no longer in the group: writes of it are unconfirmable.
+  uint64_t ReplaceUnconfirmable() { return Replace({}, nullptr, /*unconfirmable=*/true); }
   // True once no write that began before `epoch` is still between Begin and End.
   bool Drained(uint64_t epoch) const;
+  // Keeps a released index (`index->released` set) until no write that began before `epoch`, an
+  // epoch whose set no longer names it, is left; frees it now if none is.
+  void RetireIndex(std::unique_ptr<EventIndex> index, uint64_t epoch);
+  // Frees the retired indexes nobody can use any more (call on every drain).
+  void FreeRetiredIndexes();
+  size_t retired_indexes() const { return retired_indexes_.size(); }
   std::shared_ptr<const RecipientSet> Current() const;
   // Time records from enqueue to acknowledgement (for image pacing), or stop.
   void set_timing_acks(bool on) { timing_acks_.store(on, std::memory_order_relaxed); }
@@ -120,6 +138,8 @@ class WritePath final : public storage::ChangeObserver {
   const std::function<void(uint64_t)> on_drained_;
   std::atomic<bool> timing_acks_{false};
   bool break_joiner_tickets_ = false;
+  // Released indexes, by the epoch whose drain frees them (the protocol thread's).
+  std::vector<std::pair<uint64_t, std::unique_ptr<EventIndex>>> retired_indexes_;
 
   mutable Mutex mutex_;
   std::shared_ptr<const RecipientSet> current_ ABSL_GUARDED_BY(mutex_);

@@ -255,7 +255,7 @@ TEST_F(WritePathTest, SyncWriteTakesOneTicketCountPerRecipient) {
   const std::shared_ptr<PeerOutboxes> second = MakeOutboxes(3);
   path_.Replace({Recipient{first, false}, Recipient{second, true}}, nullptr);
   bool done = false;
-  auto ticket = std::make_shared<WriteTicket>([&] { done = true; });
+  auto ticket = std::make_shared<WriteTicket>([&](bool) { done = true; });
 
   Write(nullptr, Live("k", "v", 20), &ticket);
   EXPECT_EQ(ticket->pending(), 3);  // the Arm reference and one per recipient
@@ -272,7 +272,7 @@ TEST_F(WritePathTest, SyncWriteTakesOneTicketCountPerRecipient) {
 TEST_F(AsyncWritePathTest, AsyncWriteTakesNoTicket) {
   const std::shared_ptr<PeerOutboxes> member = MakeOutboxes(2);
   path_.Replace({Recipient{member, false}}, nullptr);
-  auto ticket = std::make_shared<WriteTicket>([] {});
+  auto ticket = std::make_shared<WriteTicket>([](bool) {});
 
   Write(nullptr, Live("k", "v", 20), &ticket);
   EXPECT_EQ(LaneOf(member, "k").sent(), 1u);  // the change did go out
@@ -312,12 +312,13 @@ TEST_F(WritePathTest, DeletingAnAbsentKeyMakesNoEvent) {
 }
 
 TEST_F(WritePathTest, EventIndexSuppliesTheOldValueWhenItHoldsTheKey) {
-  storage::Store index(storage::StoreOptions{.shard_count = 16}, clock_);
+  EventIndex event_index(16, clock_);
+  storage::Store& index = event_index.store;
   index.WithKey("held",
                 [](storage::LockedKeys& keys) { keys.ApplyIfNewer(Live("held", "indexed", 15)); });
   index.WithKey("deleted",
                 [](storage::LockedKeys& keys) { keys.ApplyIfNewer(Tombstone("deleted", 15)); });
-  path_.Replace({Recipient{MakeOutboxes(2), false}}, &index);
+  path_.Replace({Recipient{MakeOutboxes(2), false}}, &event_index);
 
   const storage::EntryView before_held = Live("held", "base", 10);
   Write(&before_held, Live("held", "new", 20));
@@ -335,6 +336,36 @@ TEST_F(WritePathTest, EventIndexSuppliesTheOldValueWhenItHoldsTheKey) {
   EXPECT_EQ(LiveIn(index, "held"), "new");
   EXPECT_EQ(LiveIn(index, "deleted"), "back");
   EXPECT_EQ(LiveIn(index, "missing"), "new");
+}
+
+TEST_F(WritePathTest, AReleasedIndexOutlivesTheWritesThatCouldStillReachIt) {
+  auto event_index = std::make_unique<EventIndex>(16, clock_);
+  event_index->store.WithKey(
+      "k", [](storage::LockedKeys& keys) { keys.ApplyIfNewer(Live("k", "indexed", 15)); });
+  path_.Replace({}, event_index.get());
+  const std::shared_ptr<const RecipientSet> late = path_.Begin();
+
+  // The join ends (or the member rejoins) while that write is between Begin and End.
+  event_index->released.store(true);
+  path_.RetireIndex(std::move(event_index), path_.Replace({}, nullptr));
+  EXPECT_EQ(path_.retired_indexes(), 1u);
+  path_.FreeRetiredIndexes();
+  EXPECT_EQ(path_.retired_indexes(), 1u);  // `late` may still reach it
+
+  // Released, it no longer decides: the late write's old value is the base store's.
+  const storage::EntryView before = Live("k", "base", 10);
+  Enqueue(*late, &before, Live("k", "new", 20), nullptr);
+  path_.End(*late);
+  ASSERT_EQ(consumer_.events.size(), 1u);
+  EXPECT_EQ(consumer_.events[0].old_value, "base");
+  path_.FreeRetiredIndexes();
+  EXPECT_EQ(path_.retired_indexes(), 0u);
+
+  // With no write in flight, a retired index goes at once.
+  auto idle = std::make_unique<EventIndex>(16, clock_);
+  idle->released.store(true);
+  path_.RetireIndex(std::move(idle), path_.Replace({}, nullptr));
+  EXPECT_EQ(path_.retired_indexes(), 0u);
 }
 
 TEST_F(WritePathTest, ResendMakesNoEventAndShipsThePreImageOnlyToJoiners) {
@@ -381,7 +412,7 @@ TEST_F(WritePathTest, ResendTakesNoTicketEvenInSyncMode) {
   const std::shared_ptr<const RecipientSet> set = path_.Current();
   store_.WithKey(
       "k", [&](storage::LockedKeys&) { path_.Resend(*set, Live("k", "v", 30), true, "old"); });
-  auto ticket = std::make_shared<WriteTicket>([] {});
+  auto ticket = std::make_shared<WriteTicket>([](bool) {});
   Write(nullptr, Live("k", "w", 31), &ticket);
   EXPECT_EQ(ticket->pending(), 2);
   LaneOf(member, "k").Acknowledge(1);  // the resent record: releases nothing
@@ -394,7 +425,7 @@ TEST_F(WritePathTest, LocalChangeThroughTheStoreRunsAllThreeSteps) {
   const std::shared_ptr<PeerOutboxes> member = MakeOutboxes(2);
   path_.Replace({Recipient{member, false}}, nullptr);
   store_.set_change_observer(&path_);
-  auto ticket = std::make_shared<WriteTicket>([] {});
+  auto ticket = std::make_shared<WriteTicket>([](bool) {});
   const WriteContext context(ticket);
   store_.WithKey(
       "k",

@@ -26,26 +26,40 @@ namespace weft::replication {
 
 class WriteTicket {
  public:
-  explicit WriteTicket(std::function<void()> on_done) : on_done_(std::move(on_done)) {}
+  // `on_done(acknowledged)`: true when every recipient acknowledged (or left the group); false
+  // when the ticket was abandoned — this member was dropped from the group before it could
+  // confirm the writes, so their outcome is unknown and must not be reported as success.
+  explicit WriteTicket(std::function<void(bool acknowledged)> on_done)
+      : on_done_(std::move(on_done)) {}
   WriteTicket(const WriteTicket&) = delete;
   WriteTicket& operator=(const WriteTicket&) = delete;
 
   void AddPending() { pending_.fetch_add(1, std::memory_order_relaxed); }
   void Release() {
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      on_done_();
+      on_done_(!abandoned());
     }
   }
-  // The command issued every change it will make. Call once. True: already acknowledged by
-  // everyone (on_done will not run).
+  // Releases one pending count as unconfirmed: on_done will say so.
+  void Abandon() {
+    SetAbandoned();
+    Release();
+  }
+  // A change of the command could not be sent where it must go (its member was dropped from
+  // the group): whenever the ticket completes, it completes unconfirmed.
+  void SetAbandoned() { abandoned_.store(true, std::memory_order_release); }
+  // The command issued every change it will make. Call once. True: already done (then
+  // on_done will not run; check abandoned()).
   [[nodiscard]] bool Arm() { return pending_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
 
   // Acknowledgements still awaited (plus one until Arm): for tests and diagnostics.
   int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<int64_t> pending_{1};  // the Arm reference
-  std::function<void()> on_done_;
+  std::atomic<bool> abandoned_{false};
+  std::function<void(bool)> on_done_;
 };
 
 struct RecipientSet;

@@ -71,10 +71,10 @@ Status Cluster::Start() {
   self_.peer_address = StrCat(host, ":", peer_port_);
   self_.client_address = StrCat(config.bind, ":", state_.port());
   // A lost lease means the others have dropped this member: its regions stop serving.
-  registry_.SetLeaseLostCallback([this] {
-    host_->Post([this] {
+  registry_.SetLeaseLostCallback([this](uint64_t registration) {
+    host_->Post([this, registration] {
       for (auto& replicator : replicators_) {
-        replicator->OnMembershipLost("the registry lease of this member expired");
+        replicator->OnMembershipLost("the registry lease of this member expired", registration);
       }
     });
   });

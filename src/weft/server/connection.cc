@@ -102,10 +102,25 @@ void Connection::OnReadable(const std::error_code& error) {
   WaitReadable();
 }
 
-void Connection::OnWritesAcknowledged() {
+void Connection::AbandonReplies() {
+  // The replies say "done", but this member was dropped from its group before every member
+  // confirmed the writes: close instead, so the client treats their outcome as unknown (as
+  // after a crash) rather than as acknowledged.
+  WEFT_LOG_WARN("closing client id={} addr={}: its writes could not be confirmed by the group "
+                "(this member was dropped from it); their outcome is unknown",
+                session_->id(), session_->peer_address());
+  output_.clear();
+  Close("writes not confirmed by the group");
+}
+
+void Connection::OnWritesAcknowledged(bool acknowledged) {
   awaiting_acks_ = false;
   if (closed_)
     return;
+  if (!acknowledged) {
+    AbandonReplies();
+    return;
+  }
   Flush();
   if (closed_)
     return;
@@ -177,8 +192,8 @@ size_t Connection::ProcessRequests(std::string_view input) {
   if (!server_.replicated())
     return ProcessRequestsUnticketed(input);
   auto ticket = std::make_shared<replication::WriteTicket>(
-      [self = shared_from_this(), &io = thread_.io_context] {
-        asio::post(io, [self] { self->OnWritesAcknowledged(); });
+      [self = shared_from_this(), &io = thread_.io_context](bool acknowledged) {
+        asio::post(io, [self, acknowledged] { self->OnWritesAcknowledged(acknowledged); });
       });
   const replication::WriteContext write(ticket);
   session_->set_change_context(&write);
@@ -186,6 +201,8 @@ size_t Connection::ProcessRequests(std::string_view input) {
   session_->set_change_context(nullptr);
   if (!ticket->Arm())
     awaiting_acks_ = true;
+  else if (ticket->abandoned())
+    AbandonReplies();
   return consumed;
 }
 

@@ -63,7 +63,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // batch's writes (awaiting_acks_), and nothing more is read meanwhile.
   size_t ProcessRequests(std::string_view input);
   size_t ProcessRequestsUnticketed(std::string_view input);
-  void OnWritesAcknowledged();
+  void OnWritesAcknowledged(bool acknowledged);
+  // The writes of the batch could not be confirmed: drop their replies and close.
+  void AbandonReplies();
   // Reads what the socket has (bounded per wake-up for fairness). Returns false if the
   // connection was closed.
   bool ReadAvailable();
