@@ -41,7 +41,7 @@ class MembershipFaultsTest(ClusterTestCase):
         renewing) finds it alive again."""
         self.run_outage(
             "etcd stopped (SIGTERM) for %d s, then restarted on the same data and ports" % OUTAGE_S,
-            lambda: self.etcd.stop(graceful=True), self.etcd.restart)
+            lambda: self.etcd.stop(graceful=True), self.etcd.restart, expect_rejoins=False)
 
     def test_etcd_frozen_for_60_s_loses_nothing_and_needs_no_restart(self):
         """etcd hung for 60 s (SIGSTOP, then SIGCONT): connections are accepted by the kernel
@@ -51,9 +51,12 @@ class MembershipFaultsTest(ClusterTestCase):
         by the registry's answer this time: the group re-forms from the members' own data and
         they rejoin in place (DESIGN §6), still with no restart and no acknowledged write lost."""
         self.run_outage("etcd frozen (SIGSTOP) for %d s, then thawed (SIGCONT)" % OUTAGE_S,
-                        self.etcd.freeze, self.etcd.thaw)
+                        self.etcd.freeze, self.etcd.thaw, expect_rejoins=True)
 
-    def run_outage(self, how, interrupt_etcd, resume_etcd):
+    def run_outage(self, how, interrupt_etcd, resume_etcd, expect_rejoins):
+        """`expect_rejoins`: etcd ends every lease when it comes back, so every member must
+        rejoin in place (and the test proves that path, not only the quiet one); otherwise
+        nobody may."""
         members = self.cluster_of(3)
         self.preload(members[0], PRELOAD_KEYS)
         wait_quiet(members)
@@ -81,7 +84,8 @@ class MembershipFaultsTest(ClusterTestCase):
 
         def settled():
             views = [region_view(m) for m in members]
-            return all(v["state"] == "ACTIVE" for v in views) or \
+            rejoined = all(v["rejoins"] > 0 for v in views) or not expect_rejoins
+            return (rejoined and all(v["state"] == "ACTIVE" for v in views)) or \
                 any(m.process.poll() is not None for m in members)
         try:
             wait_until(settled, RECOVERY_S, "every member ACTIVE", interval_s=0.2)
@@ -109,6 +113,11 @@ class MembershipFaultsTest(ClusterTestCase):
         views = {m.name: region_view(m) for m in members}
         for m in members:
             view = views[m.name]
+            if expect_rejoins and view["rejoins"] == 0:
+                problems.append("%s never rejoined, though etcd ended its lease" % m.name)
+            elif not expect_rejoins and view["rejoins"] != 0:
+                problems.append("%s rejoined %d time(s), though its lease never ended"
+                                % (m.name, view["rejoins"]))
             if m.process.poll() is not None:
                 problems.append("%s exited with status %s" % (m.name, m.process.returncode))
             elif m.process.pid != pids[m.name] or \
@@ -132,11 +141,12 @@ class MembershipFaultsTest(ClusterTestCase):
 
         summary = ("%s; 3 members (lease TTL 2 s), a sync writer on each: %d of %d reads "
                    "served during the outage; writes acknowledged in its first/second half %s; "
-                   "%s %.1f s after etcd was back"
+                   "rejoins %s; %s %.1f s after etcd was back"
                    % (how, sum(ok for ok, _ in outage["reads"].values()),
                       sum(ok + len(refused) for ok, refused in outage["reads"].values()),
                       ", ".join("%s %d/%d" % (w.prefix, during - second, second) for w, during,
                                 second in zip(writers, ops_during, ops_second_half)),
+                      "/".join(str(v["rejoins"]) for v in views.values()),
                       "all ACTIVE" if all_active else "not all ACTIVE", waited_s))
         print(summary)
         if problems:
@@ -219,12 +229,13 @@ def first_line_with(member, text):
 def region_view(member):
     """The member's region state, phase and failure reason (INFO replication) and process_id
     (INFO server), with the error in `state` when it does not answer."""
-    view = {"state": None, "phase": None, "failure": None, "process_id": None}
+    view = {"state": None, "phase": None, "failure": None, "process_id": None, "rejoins": 0}
     try:
         replication = member.replication()
         region = replication["region0"]
         view.update(state=region.get("state"), phase=region.get("phase"),
-                    failure=replication.get("region0_failure"))
+                    failure=replication.get("region0_failure"),
+                    rejoins=int(region.get("rejoins", 0)))
         for line in member.info_text("server").splitlines():
             if line.startswith("process_id:"):
                 view["process_id"] = line.split(":", 1)[1].strip()

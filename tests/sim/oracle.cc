@@ -76,7 +76,8 @@ const WriteRecord* Oracle::Find(const storage::Version& version) const {
   return &writes_[it->second];
 }
 
-void Oracle::CheckRead(SimMember& member, const std::string& key, int64_t started_us) {
+void Oracle::CheckRead(SimMember& member, const std::string& key, int64_t started_us,
+                       int64_t acked_by_us) {
   std::optional<storage::Version> held;
   member.store().WithKey(key, [&](storage::LockedKeys& keys) {
     if (const std::optional<storage::EntryView> entry = Held(keys, key)) {
@@ -84,14 +85,16 @@ void Oracle::CheckRead(SimMember& member, const std::string& key, int64_t starte
     }
   });
   for (const WriteRecord& write : writes_) {
-    if (write.key != key || !write.sync || write.acked_us < 0 || write.acked_us > started_us) {
+    if (write.key != key || !write.sync || write.acked_us < 0 || write.acked_us > acked_by_us) {
       continue;
     }
     if (!held || !AtLeast(*held, write.version)) {
-      Fail(fmt::format("read: {} misses the sync write {} acknowledged at {:.6f} s (holds {})",
-                       Where(member, key), Show(write.version),
-                       static_cast<double>(write.acked_us) / 1e6,
-                       held ? Show(*held) : std::string("nothing")));
+      Fail(fmt::format(
+          "read: {} misses the sync write {} acknowledged at {:.6f} s (holds {}; read at {:.6f} "
+          "s{})",
+          Where(member, key), Show(write.version), static_cast<double>(write.acked_us) / 1e6,
+          held ? Show(*held) : std::string("nothing"), static_cast<double>(started_us) / 1e6,
+          acked_by_us < started_us ? ", by a member the group had dropped" : ""));
       return;
     }
   }

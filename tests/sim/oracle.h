@@ -71,8 +71,11 @@ class Oracle {
   size_t OnWrite(WriteRecord record);
   void OnAck(size_t write, int64_t now_us);
   const WriteRecord& write(size_t index) const { return writes_[index]; }
-  // A read of `key` on `member` (ACTIVE and in the group), begun at `started_us`.
-  void CheckRead(SimMember& member, const std::string& key, int64_t started_us);
+  // A read of `key` served by `member`, begun at `started_us`: it must hold every sync write of
+  // `key` acknowledged by `acked_by_us` (the read's start for a member of the group; for one
+  // the group dropped, the start less the read guard's bound).
+  void CheckRead(SimMember& member, const std::string& key, int64_t started_us,
+                 int64_t acked_by_us);
 
   // --- the members ---
   void OnEvent(SimMember& member, const replication::ChangeEvent& event);

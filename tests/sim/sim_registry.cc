@@ -29,7 +29,10 @@ void SimRegistry::AddMember(const membership::MemberInfo& info, uint64_t owner,
                             membership::Registry::LeaseLostCallback on_lease_lost) {
   Member& member = members_[info.member_id];
   member.registry = std::make_unique<membership::InProcessRegistry>(hub_);
-  member.registry->SetLeaseLostCallback(std::move(on_lease_lost));
+  member.registry->SetLeaseLostCallback(
+      [this, id = info.member_id, on_lease_lost = std::move(on_lease_lost)](uint64_t registration) {
+        DeliverTo(id, [on_lease_lost, registration] { on_lease_lost(registration); });
+      });
   WEFT_CHECK(member.registry->Register(info).ok());
   member.owner = owner;
   member.renewed_us = loop_.now_us();
@@ -52,6 +55,31 @@ void SimRegistry::StallKeepalives(uint64_t member, int64_t duration_us) {
     it->second.stalled_until_us =
         std::max(it->second.stalled_until_us, loop_.now_us() + duration_us);
   }
+}
+
+void SimRegistry::Cut(uint64_t member, int64_t duration_us) {
+  auto it = members_.find(member);
+  if (it != members_.end()) {
+    it->second.cut_until_us = std::max(it->second.cut_until_us, loop_.now_us() + duration_us);
+    StallKeepalives(member, duration_us);
+  }
+}
+
+bool SimRegistry::CutOff(uint64_t member) const {
+  auto it = members_.find(member);
+  return it != members_.end() && loop_.now_us() <= it->second.cut_until_us;
+}
+
+void SimRegistry::DeliverTo(uint64_t member, std::function<void()> fn) {
+  auto it = members_.find(member);
+  if (it == members_.end() || loop_.now_us() > it->second.cut_until_us) {
+    fn();
+    return;
+  }
+  // Everything held back runs at the cut's end, in the order it came (the loop keeps the
+  // order of events due at the same time).
+  loop_.At(it->second.cut_until_us - loop_.now_us(), it->second.owner, "registry.cut-healed",
+           std::move(fn));
 }
 
 void SimRegistry::Tick() {
@@ -88,7 +116,7 @@ void SimRegistry::Request(uint64_t member_id, membership::RegistryRequest reques
   auto reply_with = [this, owner, done](membership::RegistryReply reply, int64_t after_us) {
     loop_.At(after_us, owner, "registry.reply", [done, reply = std::move(reply)] { done(reply); });
   };
-  if (down()) {
+  if (down() || CutOff(member_id)) {
     membership::RegistryReply reply;
     reply.status = absl::UnavailableError("etcd is unreachable");
     reply_with(std::move(reply), options_.request_timeout_us);
@@ -132,7 +160,10 @@ std::unique_ptr<membership::WatchHandle> SimRegistry::Watch(
     std::function<void(const membership::GroupView&)> on_change) {
   auto it = members_.find(member);
   WEFT_CHECK(it != members_.end());
-  return it->second.registry->Watch(region, std::move(on_change));
+  return it->second.registry->Watch(
+      region, [this, member, on_change = std::move(on_change)](const membership::GroupView& view) {
+        DeliverTo(member, [on_change, view] { on_change(view); });
+      });
 }
 
 void SimRegistry::Outage(int64_t duration_us) {

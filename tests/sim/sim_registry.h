@@ -8,7 +8,10 @@
 //     group (a member stalled or cut off from the registry is dropped, as with etcd);
 //   - watches deliver views late (lag), in order, and not at all during an outage;
 //   - an outage: every request fails (Unavailable) after a timeout, no lease expires (etcd is
-//     down), and when it ends every lease starts a fresh TTL, as etcd's leader does.
+//     down), and when it ends every lease starts a fresh TTL, as etcd's leader does;
+//   - a cut: one member cannot reach etcd (its requests fail after a timeout, its keepalives
+//     stop, so its lease expires) while the others can; what etcd would tell it (watch views,
+//     the lease's end) reaches it only once the cut heals.
 //
 // Thread safety: none; the simulator's one thread.
 #pragma once
@@ -58,6 +61,7 @@ class SimRegistry {
 
   // Faults.
   void Outage(int64_t duration_us);
+  void Cut(uint64_t member, int64_t duration_us);
   bool down() const { return loop_.now_us() < down_until_us_; }
   void set_transient_error_one_in(uint64_t one_in) { options_.transient_error_one_in = one_in; }
 
@@ -71,9 +75,14 @@ class SimRegistry {
     uint64_t owner = 0;
     int64_t renewed_us = 0;
     int64_t stalled_until_us = 0;
+    int64_t cut_until_us = 0;
     bool alive = true;
   };
   void Tick();
+  // Whether `member` cannot reach the registry now.
+  bool CutOff(uint64_t member) const;
+  // Runs `fn` as the member's event now, or once its cut heals (in order).
+  void DeliverTo(uint64_t member, std::function<void()> fn);
 
   EventLoop& loop_;
   Random& random_;

@@ -32,6 +32,8 @@ std::string_view FaultName(Fault::Kind kind) {
       return "stall";
     case Fault::Kind::kRegistryDown:
       return "registry down";
+    case Fault::Kind::kRegistryCut:
+      return "registry cut off";
   }
   return "?";
 }
@@ -50,11 +52,12 @@ std::string_view RoleName(PhaseCrash::Role role) {
 
 }  // namespace
 
-SimPlan SimPlan::FromSeed(uint64_t seed, bool membership_faults) {
+SimPlan SimPlan::FromSeed(uint64_t seed, bool membership_faults, bool registry_cuts) {
   Random random(seed ^ 0x5eedf00dULL);
   SimPlan plan;
   plan.seed = seed;
   plan.membership_faults = membership_faults;
+  plan.registry_cuts = membership_faults && registry_cuts;
   plan.mode =
       random.OneIn(5) ? replication::ReplicationMode::kAsync : replication::ReplicationMode::kSync;
   plan.founders = 1 + static_cast<int>(random.Uniform(3));
@@ -89,6 +92,17 @@ SimPlan SimPlan::FromSeed(uint64_t seed, bool membership_faults) {
     }
     plan.faults.push_back(fault);
   }
+  if (plan.registry_cuts) {
+    // Drawn apart, so that adding this fault left the other faults of every seed as they were.
+    Random cuts(seed ^ 0xc07e7cd5ULL);
+    if (cuts.OneIn(3)) {
+      Fault fault;
+      fault.kind = Fault::Kind::kRegistryCut;
+      fault.at_us = static_cast<int64_t>(cuts.Uniform(static_cast<uint64_t>(plan.write_until_us)));
+      fault.duration_us = 500 * kMs + static_cast<int64_t>(cuts.Uniform(8 * kSecond));
+      plan.faults.push_back(fault);
+    }
+  }
   const int phase_crashes = random.OneIn(2) ? static_cast<int>(random.Uniform(3)) : 0;
   for (int i = 0; i < phase_crashes; ++i) {
     PhaseCrash crash;
@@ -109,7 +123,7 @@ std::string SimPlan::Describe() const {
   std::string text = fmt::format(
       "seed {}: {} region, {} founder(s), {} joiner(s){}, {} multi-writer key(s), {} "
       "single-writer key(s), {} writes/s and {} reads/s for {:.1f} s, delete 1/{}, expire {}, "
-      "clock skew <= {} ms, drift <= {:.4f}, registry errors {}{}",
+      "clock skew <= {} ms, drift <= {:.4f}, registry errors {}{}{}",
       seed, replication::ReplicationModeName(mode), founders, joiners,
       joins_together ? " at once" : "", keys, single_writer_keys, writes_per_second,
       reads_per_second, static_cast<double>(write_until_us) / 1e6, delete_one_in,
@@ -117,7 +131,7 @@ std::string SimPlan::Describe() const {
       max_drift,
       transient_error_one_in == 0 ? std::string("none")
                                   : fmt::format("1/{}", transient_error_one_in),
-      membership_faults ? ", membership faults" : "");
+      membership_faults ? ", membership faults" : "", registry_cuts ? ", registry cuts" : "");
   for (const Fault& fault : faults) {
     text +=
         fmt::format("\n  at {:.3f} s: {} for {:.3f} s{}", static_cast<double>(fault.at_us) / 1e6,
@@ -248,11 +262,13 @@ void Simulation::Crash(SimMember* member, bool restart) {
     return;
   }
   // Never the last ACTIVE member: a region nobody holds is gone, which is not a protocol bug.
-  int others_active = 0;
+  // (A member rejoining in place still has its copy, but entering as a joiner ended its
+  // holding in the registry: it cannot re-form the group from it; see simulation.md.)
+  int other_holders = 0;
   for (SimMember* other : Alive()) {
-    others_active += other != member && other->replicator().serving() ? 1 : 0;
+    other_holders += other != member && other->replicator().serving() ? 1 : 0;
   }
-  if (others_active == 0) {
+  if (other_holders == 0) {
     return;
   }
   if (loop_.verbose()) {
@@ -392,17 +408,39 @@ void Simulation::RandomWrite() {
   const std::string key = fmt::format("k{}", random_.Uniform(plan_.keys));
   Write(member, key, false, [this, key](bool acked) {
     // A client that wrote on one member often reads on another right after.
-    if (acked && plan_.mode == replication::ReplicationMode::kSync && random_.OneIn(4)) {
-      SimMember* reader = Pick(true);
-      if (reader != nullptr && registry_.Group(options_.region).Contains(reader->id())) {
-        oracle_.CheckRead(*reader, key, loop_.now_us());
-      }
+    if (acked && random_.OneIn(4)) {
+      CheckRead(Pick(true), key);
     }
   });
   const double mean_us = 1e6 / plan_.writes_per_second;
   const auto gap = static_cast<int64_t>(
       -std::log(1.0 - static_cast<double>(random_.Uniform(1'000'000)) / 1e6) * mean_us);
   loop_.At(gap, 0, "client.write", [this] { RandomWrite(); });
+}
+
+void Simulation::CheckRead(SimMember* member, const std::string& key) {
+  // A stopped process answers nothing: its clients wait, and read when it resumes.
+  if (member == nullptr || plan_.mode != replication::ReplicationMode::kSync ||
+      loop_.StalledUntil(member->id()) > loop_.now_us()) {
+    return;
+  }
+  const int64_t now_us = loop_.now_us();
+  // A member of the group misses no acknowledged sync write. One the group dropped, unaware so
+  // far, may miss those of the read guard's bound: past it, it must have stopped serving.
+  const int64_t acked_by_us = registry_.Group(options_.region).Contains(member->id())
+                                  ? now_us
+                                  : now_us - ReadGuardBoundUs();
+  oracle_.CheckRead(*member, key, now_us, acked_by_us);
+}
+
+int64_t Simulation::ReadGuardBoundUs() const {
+  // The guard closes once a member has not heard from the group for silence_timeout, checked
+  // every tick; a member's clock may run slow by its drift.
+  return static_cast<int64_t>(
+             static_cast<double>(options_.silence_timeout_ms * 1000 + 2 * options_.tick_ms * 1000) *
+
+             (1.0 + plan_.max_drift)) +
+         2 * plan_.max_skew_ms * 1000;
 }
 
 void Simulation::SingleWriter(int index, SimMember* member) {
@@ -425,15 +463,10 @@ void Simulation::RandomRead() {
   if (!writing_) {
     return;
   }
-  const membership::GroupView group = registry_.Group(options_.region);
-  SimMember* member = Pick(true);
-  if (member != nullptr && plan_.mode == replication::ReplicationMode::kSync &&
-      group.Contains(member->id())) {
-    const std::string key = random_.OneIn(4) && plan_.single_writer_keys > 0
-                                ? fmt::format("solo{}", random_.Uniform(plan_.single_writer_keys))
-                                : fmt::format("k{}", random_.Uniform(plan_.keys));
-    oracle_.CheckRead(*member, key, loop_.now_us());
-  }
+  const std::string key = random_.OneIn(4) && plan_.single_writer_keys > 0
+                              ? fmt::format("solo{}", random_.Uniform(plan_.single_writer_keys))
+                              : fmt::format("k{}", random_.Uniform(plan_.keys));
+  CheckRead(Pick(true), key);
   loop_.At(static_cast<int64_t>(1e6 / plan_.reads_per_second), 0, "client.read",
            [this] { RandomRead(); });
 }
@@ -486,6 +519,9 @@ void Simulation::Apply(const Fault& fault) {
       break;
     case Fault::Kind::kRegistryDown:
       registry_.Outage(fault.duration_us);
+      break;
+    case Fault::Kind::kRegistryCut:
+      registry_.Cut(a->id(), fault.duration_us);
       break;
   }
 }

@@ -41,6 +41,7 @@ struct Fault {
     kResetImage,    // image connections of a reset
     kStall,         // a stops (its lease may expire)
     kRegistryDown,  // etcd unreachable
+    kRegistryCut,   // a alone cannot reach etcd (its lease expires; peers still reach it)
   };
   Kind kind = Kind::kCrash;
   int64_t at_us = 0;
@@ -78,10 +79,13 @@ struct SimPlan {
   // Faults that cost a member its place in the group: stalls past the lease, partitions and
   // clogs past the unreachable timeout (DESIGN §6 "membership faults"; issue 8 item 8).
   bool membership_faults = false;
+  // With membership_faults: a member at a time may also be cut off from the registry alone.
+  bool registry_cuts = false;
 
   // Draws a plan from `seed`. Without `membership_faults`, stalls stay shorter than a lease and
   // partitions shorter than the unreachable timeout.
-  static SimPlan FromSeed(uint64_t seed, bool membership_faults = false);
+  static SimPlan FromSeed(uint64_t seed, bool membership_faults = false,
+                          bool registry_cuts = false);
   std::string Describe() const;
 };
 
@@ -137,6 +141,10 @@ class Simulation {
   void OnJoinPhase(SimMember& member, replication::JoinPhase from, replication::JoinPhase to);
   void ScheduleWorkload();
   void RandomWrite();
+  // Checks a read of `key` served by `member` (if any) now.
+  void CheckRead(SimMember* member, const std::string& key);
+  // How long a member the group dropped may go on serving reads without knowing it.
+  int64_t ReadGuardBoundUs() const;
   void SingleWriter(int index, SimMember* member);
   void RandomRead();
   void Apply(const Fault& fault);

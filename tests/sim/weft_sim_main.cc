@@ -8,6 +8,9 @@
 //   --until-failure                    a batch stops starting seeds after the first failure
 //   --membership-faults                also stalls past the lease and partitions past the
 //                                      unreachable timeout (members lose their place)
+//   --registry-cuts                    with --membership-faults: also one member at a time cut
+//                                      off from etcd alone (docs/design/simulation.md lists
+//                                      what it still finds)
 //   --break NAME                       removes one safeguard (skip-drain,
 //                                      image-overwrites-postimage, release-before-flush,
 //                                      ack-before-joiner-applies): the checkers must catch it
@@ -69,9 +72,10 @@ bool ParseBreak(const std::string& name, ProtocolBreaks* breaks) {
 }
 
 bool membership_faults = false;
+bool registry_cuts = false;
 
 SimResult RunSeed(uint64_t seed, const ProtocolBreaks& breaks, bool verbose, bool describe) {
-  SimPlan plan = SimPlan::FromSeed(seed, membership_faults);
+  SimPlan plan = SimPlan::FromSeed(seed, membership_faults, registry_cuts);
   if (describe) {
     fmt::print("plan {}\n", plan.Describe());
     std::fflush(stdout);
@@ -137,12 +141,13 @@ int RunBatch(const std::vector<uint64_t>& seeds, const ProtocolBreaks& breaks,
         ++passed;
       } else {
         ++failed;
-        fmt::print("FAILED seed {}{}:\n{}  replay: weft-sim --seed {}{}{}\n", it->seed,
+        fmt::print("FAILED seed {}{}:\n{}  replay: weft-sim --seed {}{}{}{}\n", it->seed,
                    done == 0             ? fmt::format(" (no result after {} s)", timeout_s)
                    : WIFSIGNALED(status) ? fmt::format(" (signal {})", WTERMSIG(status))
                                          : std::string(),
                    output, it->seed, break_flag.empty() ? "" : " --break " + break_flag,
-                   membership_faults ? " --membership-faults" : "");
+                   membership_faults ? " --membership-faults" : "",
+                   registry_cuts ? " --registry-cuts" : "");
         std::fflush(stdout);
       }
       it = running.erase(it);
@@ -190,7 +195,7 @@ int RunBatch(const std::vector<uint64_t>& seeds, const ProtocolBreaks& breaks,
 int Usage() {
   std::fprintf(stderr,
                "usage: weft-sim --seed N [--trace] | --seeds A..B [--jobs J] | --regressions FILE"
-               " [--break NAME] [--membership-faults] [--timeout S]\n");
+               " [--break NAME] [--membership-faults [--registry-cuts]] [--timeout S]\n");
   return 2;
 }
 
@@ -260,6 +265,8 @@ int main(int argc, char** argv) {
       until_failure = true;
     } else if (arg == "--membership-faults") {
       membership_faults = true;
+    } else if (arg == "--registry-cuts") {
+      registry_cuts = true;
     } else if (arg == "--break") {
       break_flag = value();
       if (!ParseBreak(break_flag, &breaks)) {

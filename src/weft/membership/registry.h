@@ -146,7 +146,8 @@ class Registry {
   //
   // Holders: the members that hold a complete copy, recorded beyond any lease. A member becomes
   // one when it enters ACTIVE or is set ACTIVE; it stops being one when it leaves the region,
-  // is expelled, deregisters, or an ACTIVE member drops it (DropHolder). A lease that expires
+  // is expelled, deregisters, enters as a joiner (an image is about to replace its copy), or an
+  // ACTIVE member drops it (DropHolder). A lease that expires
   // does not end it: when every member lost its lease at once, they may all come back and the
   // first to enter re-forms the group.
   // Errors: FailedPrecondition (not registered, or the lease was lost), AlreadyExists (this

@@ -493,6 +493,13 @@ void JoinDriver::ContinueSweep() {
 
 void JoinDriver::OnTick() {
   const int64_t now_us = env_.clock.NowMonotonicUs();
+  if (phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize ||
+      phase_ == JoinPhase::kImage || phase_ == JoinPhase::kRetry) {
+    if (std::optional<std::string> refusal = EveryProviderRefuses()) {
+      host_.OnJoinRefused(*std::move(refusal));
+      return;
+    }
+  }
   if (!attempt_) {
     return;
   }
@@ -505,6 +512,25 @@ void JoinDriver::OnTick() {
     FailAttempt(
         fmt::format("the image made no progress for {} ms", env_.options.image_stall_timeout_ms));
   }
+}
+
+std::optional<std::string> JoinDriver::EveryProviderRefuses() const {
+  std::optional<std::string> reason;
+  for (const membership::GroupMember& member : host_.view().members) {
+    if (member.info.member_id == env_.self.member_id ||
+        member.state != membership::MemberState::kActive) {
+      continue;
+    }
+    Status refusal = peers_.Refusal(member.info.member_id);
+    if (refusal.ok()) {
+      return std::nullopt;
+    }
+    if (!reason) {
+      reason = fmt::format("every ACTIVE member refuses this member's handshake ({})",
+                           std::string(refusal.message()));
+    }
+  }
+  return reason;
 }
 
 void JoinDriver::Abort() {

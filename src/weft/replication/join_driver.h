@@ -53,6 +53,10 @@ class JoinDriverHost {
   virtual void OnBecameActive(const membership::GroupView& view) = 0;
   // The join cannot go on: this member is no longer in the group.
   virtual void OnJoinAborted(std::string reason) = 0;
+  // The join can never succeed: every ACTIVE member refuses this member's handshakes (a wrong
+  // cluster secret). Rejoining would only repeat it, and the others' sync writes would wait
+  // for this member each time: it gives up and leaves.
+  virtual void OnJoinRefused(std::string reason) = 0;
   virtual void OnJoinPhase(JoinPhase from, JoinPhase to) = 0;
 };
 
@@ -151,6 +155,8 @@ class JoinDriver final : public ImageFetchListener {
   void MaybeRelease();
   void ContinueSweep();
   bool Held(JoinPhase phase);
+  // Why no ACTIVE member will ever provide (all refuse the handshake), or nullopt.
+  std::optional<std::string> EveryProviderRefuses() const;
   // Wraps a callback the host runs later so that it does nothing once this driver is gone (a
   // rejoin replaces the region's roles while callbacks may still be queued).
   template <typename Fn>

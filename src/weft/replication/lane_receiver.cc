@@ -16,6 +16,7 @@ LaneReceiver::LaneReceiver(Channel& channel, const ChannelOpen& open, InboundLan
       clock_(clock),
       silence_timeout_us_(silence_timeout_us),
       last_heard_us_(clock.NowMonotonicUs()) {
+  lane_.heard_us = last_heard_us_;
   if (lane_.stream_id != stream_id_) {
     // A new stream (Admit refused older ones): its records are numbered from 1.
     lane_.stream_id = stream_id_;
@@ -44,6 +45,7 @@ void LaneReceiver::OnFrame(uint8_t type, std::string_view payload) {
     Close();  // a newer connection of this lane took over
     return;
   }
+  lane_.heard_us = last_heard_us_;
   if (type == static_cast<uint8_t>(FrameType::kLaneItems)) {
     if (Status applied = Apply(payload); !applied.ok()) {
       WEFT_LOG_WARN("closing lane {} from {:016x}: {}", lane_index_, from_,

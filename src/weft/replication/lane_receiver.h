@@ -38,6 +38,9 @@ class RecordSink {
 struct InboundLane {
   uint64_t stream_id = 0;
   uint64_t received = 0;
+  // When a connection of the stream last opened or brought a frame: the sender still counts
+  // this member in its group (the read guard, docs/design/replication.md).
+  int64_t heard_us = 0;
 };
 
 class LaneReceiver final : public ChannelSession {

@@ -67,6 +67,7 @@ void LaneSender::OnOpened(Channel& channel) {
   }
   channel_ = &channel;
   state_ = State::kOpening;
+  refusal_ = Status();
   last_heard_us_ = clock_.NowMonotonicUs();
   channel_->Send(static_cast<uint8_t>(FrameType::kChannelOpen), EncodeChannelOpen(open_));
 }
@@ -79,6 +80,8 @@ void LaneSender::OnOpenFailed(const Status& reason) {
     WEFT_LOG_WARN("region {}: cannot open lane {} to {}: {}", region_, open_.lane, peer_.name,
                   std::string(reason.message()));
   }
+  // The host reports a failed handshake as PermissionDenied: not a fault that redialing heals.
+  refusal_ = absl::IsPermissionDenied(reason) ? reason : Status();
   Lost("could not open");
 }
 

@@ -69,6 +69,9 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   // When the peer last answered on this lane (its creation if it never did).
   int64_t heard_us() const { return std::max(last_heard_us_, created_us_); }
   const membership::MemberInfo& peer() const { return peer_; }
+  // Why the last dial was refused by the handshake (the two ends do not share the cluster's
+  // secret and name); OK once a dial succeeds, or if the last one failed for another reason.
+  const Status& refusal() const { return refusal_; }
   uint32_t lane() const { return open_.lane; }
   Outbox& outbox() { return *outbox_; }
 
@@ -96,6 +99,7 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   State state_ = State::kIdle;
   Channel* channel_ = nullptr;
   int failures_ = 0;  // consecutive, for the backoff
+  Status refusal_;
   uint64_t dial_generation_ = 0;
   int64_t last_heard_us_ = 0;
   int64_t down_since_us_ = 0;

@@ -23,6 +23,28 @@ Peers::Peer* Peers::Find(uint64_t member) {
   return it == peers_.end() ? nullptr : &it->second;
 }
 
+Status Peers::Refusal(uint64_t member) const {
+  auto it = peers_.find(member);
+  if (it == peers_.end() || it->second.senders.empty()) {
+    return Status();
+  }
+  for (const std::shared_ptr<LaneSender>& sender : it->second.senders) {
+    if (sender->refusal().ok()) {
+      return Status();
+    }
+  }
+  return it->second.senders.front()->refusal();
+}
+
+int64_t Peers::InboundHeardUs(uint64_t from) const {
+  int64_t heard_us = 0;
+  for (auto it = inbound_.lower_bound({from, 0}); it != inbound_.end() && it->first.first == from;
+       ++it) {
+    heard_us = std::max(heard_us, it->second.heard_us);
+  }
+  return heard_us;
+}
+
 Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since,
                         bool wants_pre_image, int64_t entered_at) {
   auto [it, inserted] = peers_.try_emplace(info.member_id);
@@ -35,6 +57,7 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   }
   const ReplicatorOptions& options = env_.options;
   peer.info = info;
+  peer.added_us = env_.clock.NowMonotonicUs();
   peer.listed_since = listed_since;
   peer.wants_pre_image = wants_pre_image;
   if (auto released = released_at_.find(info.member_id); released != released_at_.end()) {

@@ -47,6 +47,7 @@ class Peers {
     // The registry revision at which it became ACTIVE after its join (its JoinReleased says):
     // an older view that lists it INITIALIZING is late, not a new join.
     int64_t active_since = 0;
+    int64_t added_us = 0;  // when this member learned of it (monotonic)
   };
 
   // `next_stream_id` must outlive this object and every Peers made for the region after it.
@@ -56,6 +57,9 @@ class Peers {
   Peers& operator=(const Peers&) = delete;
 
   Peer* Find(uint64_t member);
+  // Why `member` refuses this member's handshakes: the reason if its last dial on every lane
+  // was refused (the two do not share the cluster's secret and name), OK otherwise.
+  Status Refusal(uint64_t member) const;
   const std::map<uint64_t, Peer>& all() const { return peers_; }
   // Adds `info` (if new: its lanes start dialing) with `wants_pre_image`. Returns the peer.
   // Publish() makes the change visible to writers.
@@ -95,6 +99,8 @@ class Peers {
   // Inbound lanes. The state of (from, lane), made on first use.
   InboundLane& Inbound(uint64_t from, uint32_t lane);
   const std::map<std::pair<uint64_t, uint32_t>, InboundLane>& inbound() const { return inbound_; }
+  // When `from` was last heard on any inbound lane (0: never).
+  int64_t InboundHeardUs(uint64_t from) const;
   // Keeps `receiver` ticked until it closes.
   void AddReceiver(std::shared_ptr<LaneReceiver> receiver);
   size_t receivers() const { return receivers_.size(); }

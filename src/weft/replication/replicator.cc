@@ -132,12 +132,21 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   SetState(RegionState::kInitializing);
   WEFT_LOG_INFO("region {}: joining a group of {} member(s) (revision {})", options_.region,
                 group.members.size(), group.revision);
-  // Whatever this member held (it is rejoining) is replaced by the image; the join starts once
-  // it is gone.
   // The join names this member's entry (peers tell a later entry of it from this one).
   const membership::GroupMember* entry = group.Find(self_.member_id);
-  const int64_t entered_at =
-      entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  entry_to_join_ = entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  ClearCopyThenJoin();
+}
+
+void RegionReplicator::ClearCopyThenJoin() {
+  // Whatever this member held (it is rejoining) is replaced by the image; the join starts once
+  // it is gone. A client write that passed the serving check before the rejoin may still be
+  // applying: clearing before it ends would leave its change behind, newer than the image's
+  // and held by nobody else (seed 2072).
+  if (!entry_to_join_ || !write_path_.Drained(rejoin_epoch_)) {
+    return;
+  }
+  const int64_t entered_at = *std::exchange(entry_to_join_, std::nullopt);
   storage::Store& store = store_;
   host_.Offload([&store] { store.Clear(); },
                 [this, entered_at, generation = generation_] {
@@ -246,10 +255,17 @@ void RegionReplicator::DropDeparted(uint64_t member, int64_t revision) {
     return;
   }
   const Peers::Peer* peer = roles_->peers.Find(member);
-  if (peer == nullptr || !dropping_.insert(member).second) {
-    return;  // gone already (it entered again meanwhile), or asked already
+  if (peer == nullptr) {
+    return;  // gone already
   }
-  const int64_t entered_at = peer->entered_at;
+  DropDepartedEntry(member, revision, peer->entered_at);
+}
+
+void RegionReplicator::DropDepartedEntry(uint64_t member, int64_t revision, int64_t entered_at) {
+  const Peers::Peer* peer = roles_->peers.Find(member);
+  if (peer == nullptr || peer->entered_at != entered_at || !dropping_.insert(member).second) {
+    return;  // gone already, or it entered again meanwhile (seed 479), or asked already
+  }
   // Until the registry stops counting it as a holder, the group must not go on without it: a
   // stale copy must never re-form the group (registry.h). Writes waiting on it wait a round trip
   // longer.
@@ -274,9 +290,9 @@ void RegionReplicator::DropDeparted(uint64_t member, int64_t revision) {
     }
     WEFT_LOG_WARN("region {}: dropping the holding of departed member {} failed ({}); retrying",
                   options_.region, NameOf(member), reply.status.ToString());
-    host_.After(options_.retry_min_ms * 1000, [this, member, revision, generation] {
+    host_.After(options_.retry_min_ms * 1000, [this, member, revision, entered_at, generation] {
       if (generation == generation_ && !view_.Contains(member)) {
-        DropDeparted(member, revision);
+        DropDepartedEntry(member, revision, entered_at);
       }
     });
   });
@@ -339,6 +355,7 @@ void RegionReplicator::Rejoin(std::string_view reason) {
   rejoining_ = true;
   ++rejoins_;
   ++generation_;
+  entry_to_join_.reset();  // a join that was waiting to begin belongs to the entry that ended
   // Writes still waiting for acknowledgements cannot be confirmed by a group this member is no
   // longer in: their clients learn that their outcome is unknown.
   for (const auto& [id, peer] : roles_->peers.all()) {
@@ -351,9 +368,13 @@ void RegionReplicator::Rejoin(std::string_view reason) {
   }
   serves_.clear();
   write_path_.set_timing_acks(false);
-  // Writes that began before may still be using the index the old roles kept.
-  write_path_.RetireIndex(roles_->applier.ReleaseIndex(), write_path_.ReplaceUnconfirmable());
+  // Not serving first, then the new epoch: a client write snapshots the set before it checks
+  // that the region serves, so one that sees the new epoch is refused, and one that passed the
+  // check began before the epoch and is waited for before the copy is cleared (OnEntered).
   SetState(RegionState::kInitializing);
+  // Writes that began before may still be using the index the old roles kept.
+  rejoin_epoch_ = write_path_.ReplaceUnconfirmable();
+  write_path_.RetireIndex(roles_->applier.ReleaseIndex(), rejoin_epoch_);
   if (own_purge_paused_) {
     store_.ResumeTombstonePurge();
     own_purge_paused_ = false;
@@ -438,6 +459,29 @@ void RegionReplicator::OnJoinAborted(std::string reason) {
   Rejoin(reason);
 }
 
+void RegionReplicator::OnJoinRefused(std::string reason) {
+  Fail(reason);
+  LeaveGroup();
+}
+
+void RegionReplicator::LeaveGroup() {
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kLeaveRegion;
+  request.region = options_.region;
+  host_.Registry(std::move(request), [this](RegistryReply reply) {
+    if (stopped_ || reply.status.ok() || absl::IsNotFound(reply.status)) {
+      return;
+    }
+    WEFT_LOG_WARN("region {}: leaving the group failed ({}); retrying", options_.region,
+                  reply.status.ToString());
+    host_.After(options_.retry_max_ms * 1000, [this] {
+      if (!stopped_) {
+        LeaveGroup();
+      }
+    });
+  });
+}
+
 void RegionReplicator::OnJoinPhase(JoinPhase from, JoinPhase to) {
   if (observer_ != nullptr) {
     observer_->OnJoinPhase(from, to);
@@ -447,6 +491,7 @@ void RegionReplicator::OnJoinPhase(JoinPhase from, JoinPhase to) {
 
 void RegionReplicator::OnDrained(uint64_t epoch) {
   write_path_.FreeRetiredIndexes();
+  ClearCopyThenJoin();
   roles_->service.OnDrained(epoch);
 }
 
@@ -564,23 +609,29 @@ void RegionReplicator::RefreshReadGuard() {
     return;
   }
   // Every ACTIVE member of the group may expel this one once it cannot reach it for
-  // unreachable_timeout_ms; stop serving reads well before, once one has not answered for
-  // silence_timeout_ms. (A joiner expels nobody.)
+  // unreachable_timeout_ms; stop serving reads well before, once a peer has not been heard for
+  // silence_timeout_ms both ways: answering this member's lanes (so it takes this member's
+  // writes) and sending on its own lanes to this member (so it still counts this member in its
+  // group: a member that dropped this one stops its lanes, although it would still answer
+  // this member's). Every peer counts, not only those the view lists as ACTIVE: the view may be
+  // old (this member cut off from the registry), and a member it lists as joining, or does
+  // not list at all (one that joined from this member, known from its JoinIntent), may be
+  // ACTIVE by now and taking writes without this member.
   int64_t until = INT64_MAX;
-  for (const membership::GroupMember& member : view_.members) {
-    if (member.info.member_id == self_.member_id ||
-        member.state != membership::MemberState::kActive) {
-      continue;
+  for (const auto& [id, peer] : roles_->peers.all()) {
+    int64_t answered_us = 0;
+    for (const std::shared_ptr<LaneSender>& sender : peer.senders) {
+      answered_us = std::max(answered_us, sender->heard_us());
     }
-    const Peers::Peer* peer = roles_->peers.Find(member.info.member_id);
-    if (peer == nullptr) {
-      continue;
-    }
-    int64_t heard_us = 0;
-    for (const std::shared_ptr<LaneSender>& sender : peer->senders) {
-      heard_us = std::max(heard_us, sender->heard_us());
+    const int64_t sent_us = std::max(roles_->peers.InboundHeardUs(id), peer.added_us);
+    int64_t heard_us = std::min(answered_us, sent_us);
+    if (heard_us <= heard_after_us_) {
+      heard_us = 0;  // possibly from before a pause of this member
     }
     until = std::min(until, heard_us + options_.silence_timeout_ms * 1000);
+  }
+  if (clock_.NowMonotonicUs() <= heard_after_us_) {
+    until = 0;
   }
   in_touch_until_us_.store(until, std::memory_order_release);
 }
@@ -589,6 +640,17 @@ void RegionReplicator::Tick() {
   if (stopped_) {
     return;
   }
+  const int64_t now_us = clock_.NowMonotonicUs();
+  if (last_tick_us_ != 0 && now_us - last_tick_us_ > options_.silence_timeout_ms * 1000 / 2) {
+    // This member stopped (SIGSTOP, a long pause): what its sockets hold now was sent before,
+    // by peers that may have dropped it since. Only frames that keep arriving count.
+    WEFT_LOG_WARN(
+        "region {}: this member did not run for {} ms; serving reads again only once "
+        "its peers are heard afresh",
+        options_.region, (now_us - last_tick_us_) / 1000);
+    heard_after_us_ = now_us + 2 * options_.heartbeat_interval_ms * 1000;
+  }
+  last_tick_us_ = now_us;
   RefreshReadGuard();
   roles_->peers.OnTick();
   roles_->service.OnTick();
@@ -786,6 +848,7 @@ void RegionReplicator::PublishStatus() {
   status.waiting = rejoining_ ? "rejoining: " + rejoin_reason_ : progress.waiting;
   status.provider = progress.provider;
   status.join_attempts = progress.attempts;
+  status.rejoins = rejoins_;
   status.image_entries = progress.image_entries;
   status.image_bytes = progress.image_bytes;
   status.image_entries_estimate = progress.image_entries_estimate;

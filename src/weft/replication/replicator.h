@@ -102,6 +102,7 @@ struct ReplicationStatus {
   uint64_t repaired_keys = 0;      // re-sent after members crashed
   int64_t join_ms = 0;             // duration of the current or last join
   int join_attempts = 0;
+  int rejoins = 0;  // times this member lost its place in the group and rejoined in place
   std::vector<membership::GroupMember> members;
   std::vector<ChannelStatus> channels;
 };
@@ -175,6 +176,7 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   const membership::GroupView& view() const override { return view_; }
   void OnBecameActive(const membership::GroupView& view) override;
   void OnJoinAborted(std::string reason) override;
+  void OnJoinRefused(std::string reason) override;
   void OnJoinPhase(JoinPhase from, JoinPhase to) override;
 
   // RecordSink.
@@ -189,15 +191,24 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
                     Peers::InboundLanes inbound = Peers::InboundLanes::kForget);
   void SetState(RegionState state);
   void Fail(std::string_view reason);
+  // Removes this member from the region's group (retried until the registry answers), so that
+  // nobody waits for a member that FAILED.
+  void LeaveGroup();
   // This member is no longer in the group (its lease ended, it was expelled, or a view no
   // longer lists it): it stops serving, abandons what it cannot confirm, and enters the region
   // again with fresh roles — registering again first if needed — as a joiner (its copy is
   // replaced by an image), or re-forming the group if it holds a copy and nobody is ACTIVE.
   void Rejoin(std::string_view reason);
   void Reregister();
+  // Clears the copy, then begins the join of entry_to_join_, once every write that began before
+  // the last rejoin has ended.
+  void ClearCopyThenJoin();
   // A member vanished from the group: drop its holding (registry.h) before the group goes on
   // without it, then remove it.
   void DropDeparted(uint64_t member, int64_t revision);
+  // DropDeparted for the entry made at `entered_at` (GroupMember::entered_at): a retry must
+  // not drop a later entry of the same member.
+  void DropDepartedEntry(uint64_t member, int64_t revision, int64_t entered_at);
   // Removes `member`'s peer if it is an entry older than `entered_at` (it entered again).
   void ForgetEarlierEntry(uint64_t member, int64_t entered_at);
   void OnDrained(uint64_t epoch);
@@ -240,6 +251,11 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   std::unique_ptr<Roles> roles_;
   std::vector<std::shared_ptr<ImageServe>> serves_;
   bool rejoining_ = false;
+  uint64_t rejoin_epoch_ = 0;
+  int64_t last_tick_us_ = 0;
+  // After a pause of this member: peers heard before this time do not count (RefreshReadGuard).
+  int64_t heard_after_us_ = 0;            // the write epoch the last rejoin began
+  std::optional<int64_t> entry_to_join_;  // entered as a joiner: the join waits to begin
   // The registration a Reregister last answered with (0: the first one, never asked).
   uint64_t registration_ = 0;
   std::string rejoin_reason_;

@@ -1,8 +1,14 @@
 #include "weft/server/command_table.h"
 
 #include <algorithm>
+#include <memory>
+
+#include "absl/cleanup/cleanup.h"
 
 #include "weft/base/strings.h"
+#include "weft/replication/replicator.h"
+#include "weft/replication/write_ticket.h"
+#include "weft/server/server_state.h"
 
 namespace weft::server {
 
@@ -91,8 +97,22 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
     return;
   }
   CommandContext context{server, session, reply, args};
+  // A write snapshots the region's recipient set before it checks that the region serves, and
+  // holds it until it is done: a rejoin (which stops serving, then replaces the set) can then
+  // wait for every write that passed the check to finish before it clears the copy; a write
+  // that takes the snapshot later sees the region not serving (docs/design/replication.md,
+  // "Rejoining in place"; seed 2072).
+  replication::RegionReplicator* replicator = context.database().replicator();
+  std::shared_ptr<const replication::RecipientSet> snapshot;
+  if (replicator != nullptr && (spec->flags & Flags(CommandFlag::kWrite)) != 0) {
+    snapshot = replicator->write_path().Begin();
+  }
+  const absl::Cleanup end_write = [&] {
+    if (snapshot != nullptr) {
+      replicator->write_path().End(*snapshot);
+    }
+  };
   if ((spec->flags & Flags(CommandFlag::kLoading)) == 0 && !context.database().serving()) {
-    const replication::RegionReplicator* replicator = context.database().replicator();
     if (replicator != nullptr && replicator->state() == replication::RegionState::kFailed) {
       // As Redis Cluster answers when it cannot serve a slot: clients treat it as retryable.
       reply.Error(StrCat("CLUSTERDOWN region '", context.database().region().name,
@@ -106,7 +126,20 @@ void CommandTable::Execute(ServerState& server, Session& session, resp::ReplyWri
     }
     return;
   }
+  if (snapshot == nullptr) {
+    spec->handler(context);
+    return;
+  }
+  const storage::ChangeContext* outer = session.change_context();
+  replication::WriteContext write;
+  if (outer != nullptr) {
+    // The connection's context for this batch of requests (the only kind a session carries).
+    write.ticket = static_cast<const replication::WriteContext*>(outer)->ticket;
+  }
+  write.snapshot = snapshot.get();
+  session.set_change_context(&write);
   spec->handler(context);
+  session.set_change_context(outer);
 }
 
 }  // namespace weft::server

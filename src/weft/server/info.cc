@@ -114,7 +114,7 @@ void ReplicationSection(ServerState& server, std::string* out) {
                 region.sync ? "sync" : "async",
                 ",phase=none,provider=,entries=0,entries_estimate=0,bytes=0,rate_bps=0,eta_ms=0,"
                 "postimage_keys=0,postimage_changes=0,members=1,join_ms=0,join_attempts=0,"
-                "held=\r\n");
+                "held=,rejoins=0\r\n");
       continue;
     }
     const replication::ReplicationStatus status = replicator->GetStatus();
@@ -131,7 +131,7 @@ void ReplicationSection(ServerState& server, std::string* out) {
               status.held_at == replication::JoinPhase::kNone
                   ? std::string_view()
                   : replication::JoinPhaseName(status.held_at),
-              "\r\n");
+              ",rejoins=", status.rejoins, "\r\n");
     if (status.state == replication::RegionState::kFailed) {
       StrAppend(out, "region", i, "_failure:", status.failure, "\r\n");
     }
