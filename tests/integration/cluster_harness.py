@@ -161,8 +161,9 @@ class Member:
             [harness.Options.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--peer-port", str(self.peer_port), "--name", self.name,
              "--registry", self.etcd.url, "--cluster", self.cluster,
-             "--secret-file", self.secret_file, "--lease-ttl", "2", "--io-threads", "1",
-             "--shards", "64"] + self.extra_args,
+             "--secret-file", self.secret_file, "--io-threads", "1", "--shards", "64"] +
+            ([] if "--lease-ttl" in self.extra_args else ["--lease-ttl", "2"]) +
+            list(self.extra_args),
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent)
         log.close()

@@ -199,12 +199,27 @@ class ClusterTest(ClusterTestCase):
         self.assertIn("failed to prove it knows the cluster secret", wrong.log_text())
 
     def test_member_stalled_past_its_lease_never_serves_stale_and_rejoins_in_place(self):
-        m1, m2, m3 = self.cluster_of(3)
+        def serves(member):
+            try:
+                return member.client().set("probe", "1")
+            except redis.exceptions.ResponseError as refused:
+                self.assertIn("CLUSTERDOWN", str(refused))
+                return False
+
+        m1, m2 = self.cluster_of(2)
+        # The default lease (5 s) is longer than the read guard's silence timeout (3 s), so a
+        # member stops serving before its lease can end. (The other tests' 2 s leases are
+        # shorter: there a dropped member may serve for the rest of the 3 s bound.)
+        m3 = self.member("m3", "--lease-ttl", "5")
+        wait_active(m3)
         self.preload(m1, 2_000)
-        # A stall longer than the lease (2 s here): a GC-like pause, or a partition.
+        # A stall longer than the lease: a GC-like pause, or a partition.
         os.kill(m3.process.pid, signal.SIGSTOP)
         try:
             wait_until(lambda: m1.region()["members"] == "2", 30, "m3 dropped by the others")
+            # While m3 was silent and still in the group, m1 and m2 refused requests too (the
+            # read guard cannot tell who is cut off); they serve again once m3 is gone.
+            wait_until(lambda: serves(m1), 10, "m1 serving again")
             writer = Writer(m1, "while-m3-stalled", max_ops=500)
             writer.start()
             writer.join(timeout=60)
@@ -236,6 +251,8 @@ class ClusterTest(ClusterTestCase):
         self.assertGreaterEqual(int(m3.region()["rejoins"]), 1)
         self.assertIn("rejoining the group in place", m3.log_text())
         self.assertEqual(writer.errors, 0)
+        for member in (m1, m2, m3):
+            wait_active(member)
         self.assert_converged([m1, m2, m3], [writer])
 
     def test_peer_too_far_behind_is_expelled_and_rejoins_in_place(self):
@@ -249,7 +266,16 @@ class ClusterTest(ClusterTestCase):
         for i in range(400):
             client.set("backlog:%d" % i, b"x" * 1024)
         wait_until(lambda: "expelled member m2" in m1.log_text(), 30, "m2 expelled")
-        m2.client().execute_command("DEBUG", "HOLD-LANE", "m1", "backlog:0", "OFF")
+
+        def release_hold():
+            # The hold outlives m2's rejoin; m2 names m1 again once it has entered again.
+            try:
+                m2.client().execute_command("DEBUG", "HOLD-LANE", "m1", "backlog:0", "OFF")
+                return True
+            except redis.exceptions.ResponseError as error:
+                self.assertIn("no member named", str(error))
+                return False
+        wait_until(release_hold, 30, "the held lane released")
         # m1 never waited for m2: its writes all went through.
         client.set("after", "expel")
         self.assertEqual(client.get("after"), b"expel")

@@ -119,6 +119,7 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   AdoptView(group);
   if (reply.entered.bootstrapped) {
     roles_->applier.CancelJoin();
+    RefreshReadGuard();  // not the value of before (a stall could follow before the next tick)
     SetState(RegionState::kActive);
     WEFT_LOG_INFO("region {}: {} (revision {})", options_.region,
                   reply.entered.reformed
@@ -446,6 +447,7 @@ void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
     store_.ResumeTombstonePurge();
     own_purge_paused_ = false;
   }
+  RefreshReadGuard();  // not the value of before (a stall could follow before the next tick)
   SetState(RegionState::kActive);
   WEFT_LOG_INFO("region {}: ACTIVE ({} keys; {} post-image entries, {} corrected by the image)",
                 options_.region, store_.KeyCount(), roles_->applier.index_entries(),
@@ -604,6 +606,10 @@ std::string RegionReplicator::not_serving_reason() const {
       options_.silence_timeout_ms);
 }
 
+int64_t RegionReplicator::PauseThresholdUs() const {
+  return options_.silence_timeout_ms * 1000 / 2;
+}
+
 void RegionReplicator::RefreshReadGuard() {
   if (options_.mode != ReplicationMode::kSync) {
     return;
@@ -630,9 +636,13 @@ void RegionReplicator::RefreshReadGuard() {
     }
     until = std::min(until, heard_us + options_.silence_timeout_ms * 1000);
   }
-  if (clock_.NowMonotonicUs() <= heard_after_us_) {
+  const int64_t now_us = clock_.NowMonotonicUs();
+  if (now_us <= heard_after_us_) {
     until = 0;
   }
+  // The guard holds only while ticks keep refreshing it: after a pause, a client thread may run
+  // before this one notices the pause (Tick), and must not go by what was true before it.
+  until = std::min(until, now_us + PauseThresholdUs());
   in_touch_until_us_.store(until, std::memory_order_release);
 }
 
@@ -641,7 +651,7 @@ void RegionReplicator::Tick() {
     return;
   }
   const int64_t now_us = clock_.NowMonotonicUs();
-  if (last_tick_us_ != 0 && now_us - last_tick_us_ > options_.silence_timeout_ms * 1000 / 2) {
+  if (last_tick_us_ != 0 && now_us - last_tick_us_ > PauseThresholdUs()) {
     // This member stopped (SIGSTOP, a long pause): what its sockets hold now was sent before,
     // by peers that may have dropped it since. Only frames that keep arriving count.
     WEFT_LOG_WARN(

@@ -233,6 +233,8 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   // The read guard: serving until this monotonic time (refreshed every tick from the peers'
   // last answers). INT64_MAX when no ACTIVE peer is to be heard from, or in an async region.
   std::atomic<int64_t> in_touch_until_us_{INT64_MAX};
+  // A gap between ticks longer than this is a pause of this member (SIGSTOP, a long stall).
+  int64_t PauseThresholdUs() const;
   // Refreshes in_touch_until_us_.
   void RefreshReadGuard();
 
