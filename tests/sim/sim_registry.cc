@@ -94,17 +94,41 @@ void SimRegistry::Tick() {
       }
     }
     for (uint64_t id : expired) {
-      hub_.Expire(id);  // every key of the member goes in one revision; watchers see it
-      Member& member = members_[id];
-      if (!member.alive) {
-        members_.erase(id);
-      } else {
-        member.renewed_us = now_us;  // forgotten by the registry; nothing left to expire
-        member.stalled_until_us = INT64_MAX;
-      }
+      ExpireLease(id);
     }
   }
   loop_.At(options_.keepalive_us, 0, "registry.tick", [this] { Tick(); });
+}
+
+void SimRegistry::ExpireLease(uint64_t id) {
+  hub_.Expire(id);
+  Member& member = members_[id];
+  if (!member.alive) {
+    members_.erase(id);
+  } else {
+    member.renewed_us = loop_.now_us();  // forgotten by the registry; nothing left to expire
+    member.stalled_until_us = INT64_MAX;
+  }
+}
+
+void SimRegistry::ExpireAfterFreeze() {
+  std::vector<uint64_t> stale;
+  for (const auto& [id, member] : members_) {
+    if (member.registry != nullptr && loop_.now_us() - member.renewed_us > options_.lease_ttl_us) {
+      stale.push_back(id);
+    }
+  }
+  for (size_t i = stale.size(); i > 1; --i) {  // etcd's lessor keeps no order we could rely on
+    std::swap(stale[i - 1], stale[random_.Uniform(i)]);
+  }
+  for (uint64_t id : stale) {
+    Member& member = members_[id];
+    if (member.alive && member.stalled_until_us <= loop_.now_us() && random_.OneIn(4)) {
+      member.renewed_us = loop_.now_us();  // its keepalive reached etcd before the expiry did
+    } else {
+      ExpireLease(id);
+    }
+  }
 }
 
 void SimRegistry::Request(uint64_t member_id, membership::RegistryRequest request,
@@ -166,14 +190,18 @@ std::unique_ptr<membership::WatchHandle> SimRegistry::Watch(
       });
 }
 
-void SimRegistry::Outage(int64_t duration_us) {
+void SimRegistry::Outage(int64_t duration_us, bool freeze) {
   down_until_us_ = std::max(down_until_us_, loop_.now_us() + duration_us);
-  loop_.At(duration_us, 0, "registry.recovered", [this] {
-    if (!down()) {
-      // etcd's new leader gives every lease a fresh TTL.
-      for (auto& [id, member] : members_) {
-        member.renewed_us = loop_.now_us();
-      }
+  loop_.At(duration_us, 0, "registry.recovered", [this, freeze] {
+    if (down()) {
+      return;  // a longer outage overlaps this one; its end decides
+    }
+    if (freeze) {
+      ExpireAfterFreeze();
+      return;
+    }
+    for (auto& [id, member] : members_) {
+      member.renewed_us = loop_.now_us();  // etcd's new leader gives every lease a fresh TTL
     }
   });
 }

@@ -8,7 +8,10 @@
 //     group (a member stalled or cut off from the registry is dropped, as with etcd);
 //   - watches deliver views late (lag), in order, and not at all during an outage;
 //   - an outage: every request fails (Unavailable) after a timeout, no lease expires (etcd is
-//     down), and when it ends every lease starts a fresh TTL, as etcd's leader does;
+//     down), and when it ends every lease starts a fresh TTL, as etcd's new leader does;
+//   - a freeze (etcd stopped, then continued: SIGSTOP, a VM paused): the same while it lasts,
+//     but at its end etcd's clock has moved on and it expires every lease it did not hear from
+//     in its TTL, one lease per revision, in no particular order, racing the keepalives;
 //   - a cut: one member cannot reach etcd (its requests fail after a timeout, its keepalives
 //     stop, so its lease expires) while the others can; what etcd would tell it (watch views,
 //     the lease's end) reaches it only once the cut heals.
@@ -60,7 +63,8 @@ class SimRegistry {
       std::function<void(const membership::GroupView&)> on_change);
 
   // Faults.
-  void Outage(int64_t duration_us);
+  // An outage (`freeze` false) or a freeze (true) of `duration_us`.
+  void Outage(int64_t duration_us, bool freeze);
   void Cut(uint64_t member, int64_t duration_us);
   bool down() const { return loop_.now_us() < down_until_us_; }
   void set_transient_error_one_in(uint64_t one_in) { options_.transient_error_one_in = one_in; }
@@ -79,6 +83,10 @@ class SimRegistry {
     bool alive = true;
   };
   void Tick();
+  // The member's lease ran out: every key of it goes in one revision, watchers see it.
+  void ExpireLease(uint64_t id);
+  // A freeze ended: leases older than the TTL expire unless a keepalive gets in first.
+  void ExpireAfterFreeze();
   // Whether `member` cannot reach the registry now.
   bool CutOff(uint64_t member) const;
   // Runs `fn` as the member's event now, or once its cut heals (in order).

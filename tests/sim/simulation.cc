@@ -102,6 +102,13 @@ SimPlan SimPlan::FromSeed(uint64_t seed, bool membership_faults, bool registry_c
       fault.duration_us = 500 * kMs + static_cast<int64_t>(cuts.Uniform(8 * kSecond));
       plan.faults.push_back(fault);
     }
+    // The same mode turns half the registry outages into freezes (drawn last, for the same
+    // reason).
+    for (Fault& fault : plan.faults) {
+      if (fault.kind == Fault::Kind::kRegistryDown) {
+        fault.freeze = cuts.OneIn(2);
+      }
+    }
   }
   const int phase_crashes = random.OneIn(2) ? static_cast<int>(random.Uniform(3)) : 0;
   for (int i = 0; i < phase_crashes; ++i) {
@@ -136,7 +143,9 @@ std::string SimPlan::Describe() const {
     text +=
         fmt::format("\n  at {:.3f} s: {} for {:.3f} s{}", static_cast<double>(fault.at_us) / 1e6,
                     FaultName(fault.kind), static_cast<double>(fault.duration_us) / 1e6,
-                    fault.kind == Fault::Kind::kCrash && fault.restart ? ", then restart" : "");
+                    fault.kind == Fault::Kind::kCrash && fault.restart ? ", then restart"
+                    : fault.freeze                                     ? " (a freeze)"
+                                                                       : "");
   }
   for (const PhaseCrash& crash : phase_crashes) {
     text += fmt::format("\n  when a join enters {}: crash its {} after {} us{}",
@@ -518,7 +527,7 @@ void Simulation::Apply(const Fault& fault) {
       a->Stall(fault.duration_us);
       break;
     case Fault::Kind::kRegistryDown:
-      registry_.Outage(fault.duration_us);
+      registry_.Outage(fault.duration_us, fault.freeze);
       break;
     case Fault::Kind::kRegistryCut:
       registry_.Cut(a->id(), fault.duration_us);

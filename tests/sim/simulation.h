@@ -47,6 +47,7 @@ struct Fault {
   int64_t at_us = 0;
   int64_t duration_us = 0;
   bool restart = false;  // kCrash: a new incarnation later
+  bool freeze = false;   // kRegistryDown: etcd paused, then expiring every lease it missed
 };
 
 // A crash that strikes when a join reaches a phase.

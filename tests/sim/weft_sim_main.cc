@@ -9,8 +9,8 @@
 //   --membership-faults                also stalls past the lease and partitions past the
 //                                      unreachable timeout (members lose their place)
 //   --registry-cuts                    with --membership-faults: also one member at a time cut
-//                                      off from etcd alone (docs/design/simulation.md lists
-//                                      what it still finds)
+//                                      off from etcd alone, and registry outages that end as
+//                                      a freeze does (every lease etcd missed expires at once)
 //   --break NAME                       removes one safeguard (skip-drain,
 //                                      image-overwrites-postimage, release-before-flush,
 //                                      ack-before-joiner-applies): the checkers must catch it

@@ -280,8 +280,7 @@ void RegionReplicator::DropDepartedEntry(uint64_t member, int64_t revision, int6
       return;
     }
     dropping_.erase(member);
-    if (reply.status.ok() || absl::IsFailedPrecondition(reply.status)) {
-      // FailedPrecondition: this member is no longer ACTIVE itself; the view will say why.
+    if (reply.status.ok()) {
       // A peer of a later entry (it came back meanwhile) stays.
       const Peers::Peer* peer = roles_->peers.Find(member);
       if (!view_.Contains(member) && peer != nullptr && peer->entered_at == entered_at) {
@@ -289,8 +288,18 @@ void RegionReplicator::DropDepartedEntry(uint64_t member, int64_t revision, int6
       }
       return;
     }
-    WEFT_LOG_WARN("region {}: dropping the holding of departed member {} failed ({}); retrying",
-                  options_.region, NameOf(member), reply.status.ToString());
+    if (absl::IsFailedPrecondition(reply.status)) {
+      // This member is no longer ACTIVE: its own lease ended too (etcd thawed after a freeze
+      // expires every lease it missed, one by one), and the view saying so is on its way. The
+      // writes waiting on `member` must not be released: the group that goes on may re-form
+      // from `member`'s copy, which lacks them (integration test_etcd_frozen..., sim freezes).
+      // Rejoining abandons them; until then, ask again.
+      WEFT_LOG_INFO("region {}: cannot drop the holding of departed member {}: {}", options_.region,
+                    NameOf(member), reply.status.ToString());
+    } else {
+      WEFT_LOG_WARN("region {}: dropping the holding of departed member {} failed ({}); retrying",
+                    options_.region, NameOf(member), reply.status.ToString());
+    }
     host_.After(options_.retry_min_ms * 1000, [this, member, revision, entered_at, generation] {
       if (generation == generation_ && !view_.Contains(member)) {
         DropDepartedEntry(member, revision, entered_at);
