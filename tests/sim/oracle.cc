@@ -193,12 +193,12 @@ void Oracle::OnEvent(SimMember& member, const replication::ChangeEvent& event) {
   Record(member, key, event.version, new_value);
 }
 
-void Oracle::OnAttemptStart(SimMember& member, bool retry) {
+void Oracle::OnImageStart(SimMember& member) {
   const size_t held = member.store().KeyCount() + member.store().TombstoneCount();
-  if (retry && held > 0) {
+  if (held > 0) {
     Fail(
-        fmt::format("image: {} starts a new join attempt holding {} entries of the last "
-                    "attempt's partial image",
+        fmt::format("image: {} starts an image holding {} entries already (an earlier "
+                    "attempt's partial image, or its own copy)",
                     member.name(), held));
   }
 }

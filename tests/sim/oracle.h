@@ -85,8 +85,9 @@ class Oracle {
                     const std::map<uint64_t, replication::Marker>& markers,
                     const std::map<uint64_t, SimMember*>& members);
   void OnActive(SimMember& member);
-  // A join attempt starts: a retry must not start with the last attempt's partial image.
-  void OnAttemptStart(SimMember& member, bool retry);
+  // An image begins: it must go into an empty base store (not onto an earlier attempt's
+  // partial image, nor onto the member's own copy from before it rejoined).
+  void OnImageStart(SimMember& member);
   void OnCrash(SimMember& member);
   // Dropped from the group, the member rejoins: its copy and its events start over.
   // `member` rejoins in place for `reason`; `still_in_group`: the registry still lists it.

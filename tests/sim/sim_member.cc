@@ -129,8 +129,8 @@ void SimMember::OnJoinPhase(replication::JoinPhase from, replication::JoinPhase 
                static_cast<double>(world_.loop.now_us()) / 1e6, name_,
                replication::JoinPhaseName(from), replication::JoinPhaseName(to));
   }
-  if (to == replication::JoinPhase::kIntent) {
-    world_.oracle.OnAttemptStart(*this, from == replication::JoinPhase::kRetry);
+  if (to == replication::JoinPhase::kImage) {
+    world_.oracle.OnImageStart(*this);
   }
   if (world_.on_phase) {
     world_.on_phase(*this, from, to);

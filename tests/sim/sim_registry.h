@@ -72,6 +72,9 @@ class SimRegistry {
   // The truth, for the oracles: the region's group now.
   membership::GroupView Group(const std::string& region) const;
   int64_t revision() const { return hub_.revision(); }
+  bool Holds(const std::string& region, uint64_t member) const {
+    return hub_.Holds(region, member);
+  }
 
  private:
   struct Member {

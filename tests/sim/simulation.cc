@@ -270,12 +270,17 @@ void Simulation::Crash(SimMember* member, bool restart) {
   if (member == nullptr || !member->alive()) {
     return;
   }
-  // Never the last ACTIVE member: a region nobody holds is gone, which is not a protocol bug.
-  // (A member rejoining in place still has its copy, but entering as a joiner ended its
-  // holding in the registry: it cannot re-form the group from it; see simulation.md.)
+  // Never the last member that serves the region's data and holds it in the registry: the
+  // region's data is in memory, and once no live member holds it, it is gone, which is not a
+  // protocol bug. (Serving alone is not enough: a member cut off from etcd, dropped from the
+  // group and its holding, still serves an async region until it learns it; seed 2858 crashed
+  // the last holder beside it and waited for it forever.)
   int other_holders = 0;
   for (SimMember* other : Alive()) {
-    other_holders += other != member && other->replicator().serving() ? 1 : 0;
+    other_holders += other != member && other->replicator().serving() &&
+                             registry_.Holds(options_.region, other->id())
+                         ? 1
+                         : 0;
   }
   if (other_holders == 0) {
     return;

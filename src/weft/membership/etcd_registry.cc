@@ -456,9 +456,6 @@ StatusOr<EnterResult> EtcdRegistry::EnterRegion(const std::string& region) {
     if (state == MemberState::kActive && !holds) {
       ops.push_back(EtcdOp::Put(self_holder, "", 0));
     }
-    if (state == MemberState::kInitializing && holds) {
-      ops.push_back(EtcdOp::DeleteRange(self_holder, ""));  // an image will replace its copy
-    }
     const size_t range_index = ops.size();
     ops.push_back(EtcdOp::Range(prefix, end));
     StatusOr<EtcdTxnResult> txn = client_.Txn(
@@ -470,6 +467,7 @@ StatusOr<EnterResult> EtcdRegistry::EnterRegion(const std::string& region) {
       EnterResult result;
       result.bootstrapped = state == MemberState::kActive;
       result.reformed = result.bootstrapped && holds;
+      result.holds = !result.bootstrapped && holds;
       result.group =
           MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[range_index].kvs));
       {
@@ -605,6 +603,76 @@ Status EtcdRegistry::DropHolder(const std::string& region, uint64_t member_id) {
                                                      FormatMemberId(self.info.member_id), region));
   }
   return absl::OkStatus();
+}
+
+Status EtcdRegistry::GiveUpHolding(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
+  StatusOr<EtcdTxnResult> txn =
+      client_.Txn({},
+                  {EtcdOp::DeleteRange(
+                      etcd_layout::HolderKey(options_.cluster, region, self.info.member_id), "")},
+                  {});
+  return txn.ok() ? absl::OkStatus() : LeaseAware(txn.status());
+}
+
+StatusOr<GroupView> EtcdRegistry::Reform(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(Self self, RequireSelf());
+  const std::string prefix = etcd_layout::RegionPrefix(options_.cluster, region);
+  const std::string end = etcd_layout::PrefixEnd(prefix);
+  const std::string self_key =
+      etcd_layout::RegionMemberKey(options_.cluster, region, self.info.member_id);
+  const std::string self_holder =
+      etcd_layout::HolderKey(options_.cluster, region, self.info.member_id);
+  StatusOr<EtcdTxnResult> read = client_.Txn({}, {EtcdOp::Range(prefix, end)}, {});
+  if (!read.ok()) {
+    return LeaseAware(read.status());
+  }
+  EtcdRangeResult range = std::move(read->responses[0]);
+  for (int attempt = 0; attempt < options_.enter_attempts_max; ++attempt) {
+    bool present = false;
+    for (const StoredMember& stored : DecodeGroup(prefix, range.kvs)) {
+      present |= stored.member.info.member_id == self.info.member_id;
+      if (stored.member.state == MemberState::kActive) {
+        return absl::FailedPreconditionError(
+            fmt::format("member {} is ACTIVE in region {}: join from it",
+                        FormatMemberId(stored.member.info.member_id), region));
+      }
+    }
+    if (!present) {
+      return absl::FailedPreconditionError(fmt::format(
+          "member {} is not in region {}", FormatMemberId(self.info.member_id), region));
+    }
+    // Nothing in the group changed since the read (so still nobody is ACTIVE, and this member
+    // is still in it), and this member still holds the region.
+    const std::vector<EtcdCompare> compares = {
+        EtcdCompare::Number(prefix, EtcdCompare::Target::kMod, EtcdCompare::Result::kLess,
+                            range.revision + 1, end),
+        EtcdCompare::Number(self_holder, EtcdCompare::Target::kCreate,
+                            EtcdCompare::Result::kGreater, 0)};
+    StatusOr<EtcdTxnResult> txn = client_.Txn(
+        compares,
+        {EtcdOp::Put(self_key, etcd_layout::EncodeMember(self.info, MemberState::kActive),
+                     self.lease_id),
+         EtcdOp::Range(prefix, end)},
+        {EtcdOp::Range(prefix, end), EtcdOp::Range(self_holder, "")});
+    if (!txn.ok()) {
+      return LeaseAware(txn.status());
+    }
+    if (txn->succeeded) {
+      WEFT_LOG_INFO("etcd registry: member {} re-formed region {} from its own copy (revision {})",
+                    FormatMemberId(self.info.member_id), region, txn->revision);
+      return MakeView(region, txn->revision, DecodeGroup(prefix, txn->responses[1].kvs));
+    }
+    if (txn->responses[1].kvs.empty()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "member {} no longer holds region {}", FormatMemberId(self.info.member_id), region));
+    }
+    range = std::move(txn->responses[0]);
+  }
+  return absl::AbortedError(fmt::format("region {} kept changing during {} attempts to re-form it",
+                                        region, options_.enter_attempts_max));
 }
 
 StatusOr<uint64_t> EtcdRegistry::Reregister() {

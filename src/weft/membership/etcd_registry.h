@@ -84,6 +84,8 @@ class EtcdRegistry final : public Registry {
   Status ExpelFromRegion(const std::string& region, uint64_t member_id,
                          int64_t entered_at) override;
   Status DropHolder(const std::string& region, uint64_t member_id) override;
+  Status GiveUpHolding(const std::string& region) override;
+  StatusOr<GroupView> Reform(const std::string& region) override;
   StatusOr<uint64_t> Reregister() override;
   std::unique_ptr<WatchHandle> Watch(const std::string& region,
                                      std::function<void(const GroupView&)> on_change) override;

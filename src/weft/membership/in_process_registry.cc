@@ -99,9 +99,8 @@ StatusOr<EnterResult> InProcessRegistryHub::EnterRegion(uint64_t member_id,
                                          revision_});
     if (result.bootstrapped) {
       holders.insert(member_id);
-    } else {
-      holders.erase(member_id);  // its copy is about to be replaced by an image
     }
+    result.holds = !result.bootstrapped && holds;
     result.group = ViewLocked(region);
     NotifyLocked(region);
   }
@@ -193,6 +192,48 @@ Status InProcessRegistryHub::DropHolder(uint64_t by, uint64_t member_id,
   }
   holders_[region].erase(member_id);
   return absl::OkStatus();
+}
+
+bool InProcessRegistryHub::Holds(const std::string& region, uint64_t member_id) const {
+  MutexLock lock(&mutex_);
+  auto holders = holders_.find(region);
+  return holders != holders_.end() && holders->second.contains(member_id);
+}
+
+Status InProcessRegistryHub::GiveUpHolding(uint64_t member_id, const std::string& region) {
+  MutexLock lock(&mutex_);
+  WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+  holders_[region].erase(member_id);
+  return absl::OkStatus();
+}
+
+StatusOr<GroupView> InProcessRegistryHub::Reform(uint64_t member_id, const std::string& region) {
+  GroupView view;
+  {
+    MutexLock lock(&mutex_);
+    WEFT_RETURN_IF_ERROR(RequireMember(member_id));
+    auto group = regions_.find(region);
+    if (group == regions_.end() || !group->second.contains(member_id)) {
+      return absl::FailedPreconditionError(
+          fmt::format("member {} is not in region {}", FormatMemberId(member_id), region));
+    }
+    if (!holders_[region].contains(member_id)) {
+      return absl::FailedPreconditionError(
+          fmt::format("member {} no longer holds region {}", FormatMemberId(member_id), region));
+    }
+    for (const auto& [id, entry] : group->second) {
+      if (entry.state == MemberState::kActive) {
+        return absl::FailedPreconditionError(fmt::format(
+            "member {} is ACTIVE in region {}: join from it", FormatMemberId(id), region));
+      }
+    }
+    group->second[member_id].state = MemberState::kActive;
+    ++revision_;
+    view = ViewLocked(region);
+    NotifyLocked(region);
+  }
+  Flush();
+  return view;
 }
 
 bool InProcessRegistryHub::RemoveMember(uint64_t member_id, bool lease_lost) {
@@ -401,6 +442,18 @@ StatusOr<EnterResult> InProcessRegistry::EnterRegion(const std::string& region) 
   WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
   WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
   return hub_.EnterRegion(self_id, region);
+}
+
+Status InProcessRegistry::GiveUpHolding(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
+  return hub_.GiveUpHolding(self_id, region);
+}
+
+StatusOr<GroupView> InProcessRegistry::Reform(const std::string& region) {
+  WEFT_RETURN_IF_ERROR(ValidateRegionName(region));
+  WEFT_ASSIGN_OR_RETURN(uint64_t self_id, SelfId());
+  return hub_.Reform(self_id, region);
 }
 
 StatusOr<GroupView> InProcessRegistry::SetState(const std::string& region, MemberState state) {

@@ -62,6 +62,8 @@ class InProcessRegistryHub {
 
   // The latest revision (0 before any change).
   int64_t revision() const;
+  // Whether `member_id` holds `region` (registry.h, holders): for tests and the simulator.
+  bool Holds(const std::string& region, uint64_t member_id) const;
 
  private:
   friend class InProcessRegistry;
@@ -98,6 +100,8 @@ class InProcessRegistryHub {
   // Removes `member_id` from `region` if `by` is ACTIVE there (one critical section).
   Status Expel(uint64_t by, uint64_t member_id, int64_t entered_at, const std::string& region);
   Status DropHolder(uint64_t by, uint64_t member_id, const std::string& region);
+  Status GiveUpHolding(uint64_t member_id, const std::string& region);
+  StatusOr<GroupView> Reform(uint64_t member_id, const std::string& region);
   std::unique_ptr<WatchHandle> AddWatch(const std::string& region,
                                         std::function<void(const GroupView&)> on_change);
   void CancelWatch(uint64_t watch_id);
@@ -150,6 +154,8 @@ class InProcessRegistry final : public Registry {
   Status ExpelFromRegion(const std::string& region, uint64_t member_id,
                          int64_t entered_at) override;
   Status DropHolder(const std::string& region, uint64_t member_id) override;
+  Status GiveUpHolding(const std::string& region) override;
+  StatusOr<GroupView> Reform(const std::string& region) override;
   StatusOr<uint64_t> Reregister() override;
   std::unique_ptr<WatchHandle> Watch(const std::string& region,
                                      std::function<void(const GroupView&)> on_change) override;

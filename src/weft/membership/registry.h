@@ -108,6 +108,10 @@ struct EnterResult {
   // one of its holders re-forming a group that has no ACTIVE member (`reformed`).
   bool bootstrapped = false;
   bool reformed = false;
+  // True if this member entered INITIALIZING while it holds the region: its copy stays a
+  // holding until it gives it up (GiveUpHolding, before an image replaces the copy), re-forms
+  // the group from it (Reform), or an ACTIVE member drops it.
+  bool holds = false;
   // The group as of the entering transaction (includes this member).
   GroupView group;
 };
@@ -146,10 +150,12 @@ class Registry {
   //
   // Holders: the members that hold a complete copy, recorded beyond any lease. A member becomes
   // one when it enters ACTIVE or is set ACTIVE; it stops being one when it leaves the region,
-  // is expelled, deregisters, enters as a joiner (an image is about to replace its copy), or an
-  // ACTIVE member drops it (DropHolder). A lease that expires
-  // does not end it: when every member lost its lease at once, they may all come back and the
-  // first to enter re-forms the group.
+  // is expelled, deregisters, gives its holding up (an image is about to replace its copy), or
+  // an ACTIVE member drops it (DropHolder). Neither a lease that expires nor entering as a
+  // joiner ends it: when every member lost its lease at once, they may all come back and the
+  // first to enter re-forms the group; and a holder that came back while a member it cannot
+  // join from (crashed, its lease not yet expired) was still listed ACTIVE keeps its holding,
+  // so that it can re-form the group once that member is gone (Reform).
   // Errors: FailedPrecondition (not registered, or the lease was lost), AlreadyExists (this
   // member is already in the region), InvalidArgument (region name), Aborted (the region kept
   // changing under every attempt; etcd only), or a backend error (e.g. Unavailable).
@@ -189,6 +195,18 @@ class Registry {
   // Errors: FailedPrecondition (not registered, or not ACTIVE in the region), or a backend
   // error.
   virtual Status DropHolder(const std::string& region, uint64_t member_id) = 0;
+
+  // Ends this member's own holding of `region`: its copy is about to be replaced by an image.
+  // Giving up a holding this member does not have is OK.
+  // Errors: FailedPrecondition (not registered, or the lease was lost), or a backend error.
+  virtual Status GiveUpHolding(const std::string& region) = 0;
+
+  // This member, INITIALIZING in `region` and still one of its holders, turns ACTIVE because
+  // no member is: the group re-forms from its copy. Returns the group as of that change.
+  // Errors: FailedPrecondition (not registered, not in the region, no longer a holder, or a
+  // member is ACTIVE: join from it), Aborted (the region kept changing under every attempt;
+  // etcd only), or a backend error (the change may or may not have happened).
+  virtual StatusOr<GroupView> Reform(const std::string& region) = 0;
 
   // After this member's lease was lost: registers it again under the same id with a new lease
   // (it is in no region until it enters one). Returns the registration now in effect: Register

@@ -514,6 +514,64 @@ TYPED_TEST_P(RegistryContractTest, HoldersReFormAGroupWhoseMembersAllLostTheirLe
   EXPECT_FALSE(a->EnterRegion(region)->bootstrapped);
 }
 
+TYPED_TEST_P(RegistryContractTest, AHolderJoiningKeepsItsHoldingUntilItGivesItUpOrReForms) {
+  auto a = this->Member("a");
+  auto b = this->Member("b");
+  auto c = this->Member("c");
+  auto reader = this->backend_.NewRegistry();
+  const std::string region = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region)->bootstrapped);
+  ASSERT_FALSE(b->EnterRegion(region)->bootstrapped);
+  ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
+  // b loses its lease and comes back while a is still listed ACTIVE: it joins, still holding.
+  this->backend_.Crash(*b, this->IdOf(*b));
+  ASSERT_TRUE(WaitWithout<TypeParam>(*reader, region, {this->IdOf(*b)}));
+  ASSERT_TRUE(b->Reregister().ok());
+  StatusOr<EnterResult> back = b->EnterRegion(region);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->bootstrapped);
+  EXPECT_TRUE(back->holds);
+  StatusOr<EnterResult> newcomer = c->EnterRegion(region);
+  ASSERT_TRUE(newcomer.ok()) << newcomer.status();
+  EXPECT_FALSE(newcomer->holds);
+  // Nobody re-forms while a member is ACTIVE, nor without holding the region.
+  EXPECT_TRUE(absl::IsFailedPrecondition(b->Reform(region).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(c->Reform(region).status()));
+  // a vanishes for good (crashed): b re-forms the group from its copy.
+  this->backend_.Crash(*a, this->IdOf(*a));
+  ASSERT_TRUE(WaitWithout<TypeParam>(*reader, region, {this->IdOf(*a)}));
+  EXPECT_TRUE(absl::IsFailedPrecondition(c->Reform(region).status()));
+  StatusOr<GroupView> reformed = b->Reform(region);
+  ASSERT_TRUE(reformed.ok()) << reformed.status();
+  EXPECT_EQ(Summary(*reformed), "b:ACTIVE c:INITIALIZING");
+  EXPECT_TRUE(absl::IsFailedPrecondition(b->Reform(region).status()));  // b is ACTIVE now
+}
+
+TYPED_TEST_P(RegistryContractTest, AHoldingGivenUpCannotReFormTheGroup) {
+  auto a = this->Member("a");
+  auto b = this->Member("b");
+  auto reader = this->backend_.NewRegistry();
+  const std::string region = this->NewRegion();
+  ASSERT_TRUE(a->EnterRegion(region)->bootstrapped);
+  ASSERT_FALSE(b->EnterRegion(region)->bootstrapped);
+  ASSERT_TRUE(b->SetState(region, MemberState::kActive).ok());
+  this->backend_.Crash(*b, this->IdOf(*b));
+  ASSERT_TRUE(WaitWithout<TypeParam>(*reader, region, {this->IdOf(*b)}));
+  ASSERT_TRUE(b->Reregister().ok());
+  ASSERT_TRUE(b->EnterRegion(region)->holds);
+  // An image is about to replace b's copy.
+  ASSERT_TRUE(b->GiveUpHolding(region).ok());
+  ASSERT_TRUE(b->GiveUpHolding(region).ok());  // twice is OK
+  this->backend_.Crash(*a, this->IdOf(*a));
+  ASSERT_TRUE(WaitWithout<TypeParam>(*reader, region, {this->IdOf(*a)}));
+  EXPECT_TRUE(absl::IsFailedPrecondition(b->Reform(region).status()));
+  // a still holds the region (it crashed with its holding): b waits for it, it never
+  // bootstraps an empty copy over a's.
+  StatusOr<GroupView> group = reader->ReadGroup(region);
+  ASSERT_TRUE(group.ok());
+  EXPECT_EQ(Summary(*group), "b:INITIALIZING");
+}
+
 TYPED_TEST_P(RegistryContractTest, LeavingAndDeregisteringGiveUpTheHolding) {
   auto a = this->Member("a");
   const std::string region = this->NewRegion();
@@ -704,20 +762,19 @@ TYPED_TEST_P(RegistryContractTest, CancelWaitsForARunningCallback) {
   EXPECT_TRUE(finished_when_cancel_returned);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(RegistryContractTest, FirstMemberOfAnEmptyRegionBootstrapsIt,
-                            LaterMembersJoinAsInitializingAndSeeTheGroup,
-                            ConcurrentEntriesIntoAnEmptyRegionBootstrapExactlyOnce,
-                            ConcurrentJoinersAllJoinTheActiveMember,
-                            SetStateReturnsTheGroupAsOfThatChange,
-                            BecomingActiveWhileAnotherJoinsNeverMissesTheJoiner,
-                            MisuseGetsClearErrors, UnknownRegionIsAnEmptyGroup,
-                            LeavingRemovesTheMemberAndAnEmptiedRegionBootstrapsAgain,
-                            ExpellingRemovesAnotherMemberFromTheRegionOnly,
-                            OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther,
-                            HoldersReFormAGroupWhoseMembersAllLostTheirLeases,
-                            LeavingAndDeregisteringGiveUpTheHolding,
-                            WatchDeliversEveryChangeInRevisionOrder, WatchSeesACrashedMemberVanish,
-                            DeregisterLeavesEveryRegion, CancelledWatchGetsNoMoreViews,
-                            WatchMayBeDestroyedFromItsOwnCallback, CancelWaitsForARunningCallback);
+REGISTER_TYPED_TEST_SUITE_P(
+    RegistryContractTest, FirstMemberOfAnEmptyRegionBootstrapsIt,
+    LaterMembersJoinAsInitializingAndSeeTheGroup,
+    ConcurrentEntriesIntoAnEmptyRegionBootstrapExactlyOnce, ConcurrentJoinersAllJoinTheActiveMember,
+    SetStateReturnsTheGroupAsOfThatChange, BecomingActiveWhileAnotherJoinsNeverMissesTheJoiner,
+    MisuseGetsClearErrors, UnknownRegionIsAnEmptyGroup,
+    LeavingRemovesTheMemberAndAnEmptiedRegionBootstrapsAgain,
+    ExpellingRemovesAnotherMemberFromTheRegionOnly,
+    OnlyAnActiveMemberExpelsSoTwoCannotExpelEachOther,
+    HoldersReFormAGroupWhoseMembersAllLostTheirLeases,
+    AHolderJoiningKeepsItsHoldingUntilItGivesItUpOrReForms, AHoldingGivenUpCannotReFormTheGroup,
+    LeavingAndDeregisteringGiveUpTheHolding, WatchDeliversEveryChangeInRevisionOrder,
+    WatchSeesACrashedMemberVanish, DeregisterLeavesEveryRegion, CancelledWatchGetsNoMoreViews,
+    WatchMayBeDestroyedFromItsOwnCallback, CancelWaitsForARunningCallback);
 
 }  // namespace weft::membership

@@ -16,6 +16,10 @@ std::string_view RegistryOpName(RegistryRequest::Op op) {
       return "ExpelFromRegion";
     case RegistryRequest::Op::kDropHolder:
       return "DropHolder";
+    case RegistryRequest::Op::kGiveUpHolding:
+      return "GiveUpHolding";
+    case RegistryRequest::Op::kReform:
+      return "Reform";
     case RegistryRequest::Op::kReregister:
       return "Reregister";
   }
@@ -58,6 +62,17 @@ RegistryReply CallRegistry(Registry& registry, const RegistryRequest& request) {
     case RegistryRequest::Op::kDropHolder:
       reply.status = registry.DropHolder(request.region, request.member);
       break;
+    case RegistryRequest::Op::kGiveUpHolding:
+      reply.status = registry.GiveUpHolding(request.region);
+      break;
+    case RegistryRequest::Op::kReform: {
+      StatusOr<GroupView> view = registry.Reform(request.region);
+      reply.status = view.status();
+      if (view.ok()) {
+        reply.view = *std::move(view);
+      }
+      break;
+    }
     case RegistryRequest::Op::kReregister: {
       StatusOr<uint64_t> registration = registry.Reregister();
       reply.status = registration.status();

@@ -23,6 +23,8 @@ struct RegistryRequest {
     kLeaveRegion,
     kExpel,
     kDropHolder,
+    kGiveUpHolding,
+    kReform,
     kReregister,
   };
   Op op = Op::kReadGroup;
@@ -35,7 +37,7 @@ struct RegistryRequest {
 struct RegistryReply {
   Status status;
   EnterResult entered;        // kEnterRegion
-  GroupView view;             // kSetState, kReadGroup
+  GroupView view;             // kSetState, kReadGroup, kReform
   uint64_t registration = 0;  // kReregister
 };
 

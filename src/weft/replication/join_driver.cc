@@ -54,8 +54,9 @@ bool JoinDriver::Held(JoinPhase phase) {
   return false;
 }
 
-void JoinDriver::Begin(int64_t entered_revision) {
+void JoinDriver::Begin(int64_t entered_revision, bool own_copy) {
   entered_revision_ = entered_revision;
+  own_copy_ = own_copy;
   join_started_us_ = env_.clock.NowMonotonicUs();
   phase_started_us_ = join_started_us_;
   BeginAttempt();
@@ -78,6 +79,14 @@ void JoinDriver::BeginAttempt() {
   }
   if (env_.options.breaks.blacklist_failed_providers && !active.empty() && candidates.empty()) {
     host_.OnJoinAborted("no provider left to join from");
+    return;
+  }
+  if (active.empty() && own_copy_ && !giving_up_) {
+    waiting_ = "no ACTIVE member to join from; re-forming the group from this member's copy";
+    if (phase_ != JoinPhase::kRetry) {
+      EnterPhase(JoinPhase::kRetry);
+    }
+    Reform();
     return;
   }
   if (active.empty() || candidates.empty()) {
@@ -165,6 +174,12 @@ void JoinDriver::FailAttempt(std::string_view reason) {
   attempt_.reset();
   waiting_ = std::string(reason);
   EnterPhase(JoinPhase::kRetry);
+  if (own_copy_ || giving_up_) {
+    // No image has begun: the base store is this member's own copy, kept (or being given up,
+    // which schedules the retry once it is cleared).
+    ScheduleRetry(RetryDelayUs());
+    return;
+  }
   // The partial image goes, behind any chunk still queued on the worker; the next attempt
   // starts once it is gone and a backoff has passed. The post-image store stays.
   if (env_.options.breaks.clear_without_barrier) {
@@ -230,6 +245,10 @@ void JoinDriver::MaybeRequestImage() {
     FailAttempt("the provider is not in the group");
     return;
   }
+  if (own_copy_ || giving_up_) {
+    GiveUpOwnCopy();  // comes back here once the copy is gone
+    return;
+  }
   EnterPhase(JoinPhase::kImage);
   const int64_t now_us = env_.clock.NowMonotonicUs();
   attempt_->image_started_us = now_us;
@@ -243,6 +262,94 @@ void JoinDriver::MaybeRequestImage() {
                                         attempt_->join_id, EncodeImageRequest(request),
                                         recent_.window_ms());
   env_.host.Open(provider->info, ChannelKind::kImage, 0, fetch_);
+}
+
+void JoinDriver::GiveUpOwnCopy() {
+  if (giving_up_) {
+    return;
+  }
+  giving_up_ = true;
+  // The holding goes first: once the copy is cleared this member must never re-form the group,
+  // and nobody may wait for it as a holder.
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kGiveUpHolding;
+  request.region = env_.options.region;
+  env_.host.Registry(std::move(request), Guard([this](RegistryReply reply) {
+                       if (!reply.status.ok()) {
+                         WEFT_LOG_WARN("region {}: giving up the holding failed ({}); retrying",
+                                       env_.options.region, reply.status.ToString());
+                         env_.host.After(RetryDelayUs(), Guard([this] {
+                                           giving_up_ = false;
+                                           GiveUpOwnCopy();
+                                         }));
+                         return;
+                       }
+                       own_copy_ = false;
+                       clearing_ = true;
+                       storage::Store& store = store_;
+                       env_.host.Offload([&store] { store.Clear(); }, Guard([this] {
+                                           clearing_ = false;
+                                           giving_up_ = false;
+                                           WEFT_LOG_INFO(
+                                               "region {}: gave up this member's own copy; an "
+                                               "image replaces it",
+                                               env_.options.region);
+                                           if (phase_ == JoinPhase::kStabilize) {
+                                             MaybeRequestImage();
+                                           } else if (phase_ == JoinPhase::kRetry) {
+                                             ScheduleRetry(RetryDelayUs());
+                                           }
+                                         }));
+                     }));
+}
+
+void JoinDriver::Reform() {
+  if (reforming_) {
+    return;
+  }
+  reforming_ = true;
+  RegistryRequest request;
+  request.op = RegistryRequest::Op::kReform;
+  request.region = env_.options.region;
+  env_.host.Registry(std::move(request), Guard([this](RegistryReply reply) {
+                       reforming_ = false;
+                       if (phase_ != JoinPhase::kRetry || attempt_) {
+                         return;
+                       }
+                       if (reply.status.ok()) {
+                         // The changes received since this member came back go into its copy;
+                         // nobody wrote locally meanwhile (INITIALIZING), so the index that
+                         // decided their events can go at once.
+                         applier_.BeginMerge();
+                         uint64_t cursor = 0;
+                         do {
+                           cursor = applier_.Reconcile(cursor, env_.options.reconcile_batch);
+                         } while (cursor != 0);
+                         std::unique_ptr<EventIndex> index = applier_.EndJoin();
+                         own_copy_ = false;
+                         waiting_.clear();
+                         active_revision_ = reply.view.revision;
+                         join_finished_us_ = env_.clock.NowMonotonicUs();
+                         WEFT_LOG_INFO(
+                             "region {}: re-formed the group from this member's own copy and {} "
+                             "change(s) received since it came back: nobody was ACTIVE "
+                             "(revision {})",
+                             env_.options.region, applier_.postimage_changes(),
+                             reply.view.revision);
+                         EnterPhase(JoinPhase::kNone);
+                         host_.OnBecameActive(reply.view);
+                         write_path_.RetireIndex(std::move(index), peers_.Publish());
+                         return;
+                       }
+                       // Someone is ACTIVE now (join from it), this member no longer holds the
+                       // region (an ACTIVE member dropped it before going on without it: wait
+                       // for a holder), or it is no longer in the group (the view will say).
+                       // The copy stays either way until an image is about to replace it: a
+                       // refusal read wrongly must never cost the region's last copy.
+                       WEFT_LOG_INFO("region {}: re-forming the group failed ({}); retrying",
+                                     env_.options.region, reply.status.ToString());
+                       ScheduleRetry(RetryDelayUs());
+                     }));
 }
 
 void JoinDriver::OnImageChunkApplied(uint64_t join_id, uint64_t entries, uint64_t bytes,

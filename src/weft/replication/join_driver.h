@@ -18,6 +18,14 @@
 // applied. N waits in `retry` while no ACTIVE member exists. Nothing is blocking: the registry,
 // the drain and the worker answer as events.
 //
+// A member rejoining in place that still holds the region (registry.h, holders) begins with its
+// own copy in the base store. It keeps copy and holding until it is about to take an image: then
+// it gives the holding up (GiveUpHolding), clears the copy, and fetches. Until then a failed
+// attempt clears nothing, and if no ACTIVE member is left to join from (the one it entered
+// beside had crashed), it re-forms the group from its copy and the changes it received since
+// (Reform): otherwise a crashed member still listed ACTIVE when it came back would make it drop
+// the region's last copy (simulator seeds 989, 178296966).
+//
 // Test hooks: HoldPhase(image|incorporate|flush) stops the join in front of that phase.
 //
 // Thread safety: the protocol thread only.
@@ -85,7 +93,9 @@ class JoinDriver final : public ImageFetchListener {
   ~JoinDriver() override;
 
   // Starts the join: the region has been entered (INITIALIZING) at `entered_revision`.
-  void Begin(int64_t entered_revision);
+  // `own_copy`: the base store holds this member's copy from before it rejoined, and the
+  // registry still counts it a holder.
+  void Begin(int64_t entered_revision, bool own_copy);
 
   void OnIntentAck(uint64_t from, const ControlRecord& ack);
   void OnStabilized(uint64_t from, const ControlRecord& stabilized);
@@ -154,6 +164,10 @@ class JoinDriver final : public ImageFetchListener {
   void SendJoinComplete();
   void MaybeRelease();
   void ContinueSweep();
+  // Own copy: gives up the holding, then clears the copy, then goes on with the join.
+  void GiveUpOwnCopy();
+  // Own copy, nobody ACTIVE: asks the registry to make this member ACTIVE from its copy.
+  void Reform();
   bool Held(JoinPhase phase);
   // Why no ACTIVE member will ever provide (all refuse the handshake), or nullopt.
   std::optional<std::string> EveryProviderRefuses() const;
@@ -190,7 +204,10 @@ class JoinDriver final : public ImageFetchListener {
   int consecutive_failures_ = 0;
   std::map<uint64_t, int64_t> provider_backoff_until_us_;
   uint64_t retry_generation_ = 0;
-  bool clearing_ = false;  // the partial image of a failed attempt is being cleared
+  bool clearing_ = false;   // the partial image of a failed attempt is being cleared
+  bool own_copy_ = false;   // Begin's own_copy, until the holding is given up
+  bool giving_up_ = false;  // GiveUpOwnCopy is under way
+  bool reforming_ = false;  // a Reform request is under way
   std::string waiting_;
   std::set<std::pair<uint64_t, uint32_t>> flush_pending_;
   std::set<RepairMark> repairs_expected_;

@@ -53,7 +53,9 @@ bool JoinPhaseTransitionAllowed(JoinPhase from, JoinPhase to) {
     case JoinPhase::kFlush:
       return to == JoinPhase::kNone;
     case JoinPhase::kRetry:
-      return to == JoinPhase::kIntent;
+      // kNone: nobody was ACTIVE and this member still held the region; it re-formed the group
+      // from its own copy instead of joining.
+      return to == JoinPhase::kIntent || to == JoinPhase::kNone;
     case JoinPhase::kFailed:
       return false;
   }

@@ -97,6 +97,9 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
       }
       RegistryReply entered;
       entered.entered.bootstrapped = self->state == membership::MemberState::kActive;
+      // Whether it still holds the region is not in the group: assume it does. The copy is
+      // kept until the holding is given up, which is harmless if there was none.
+      entered.entered.holds = !entered.entered.bootstrapped;
       entered.entered.group = read.view;
       OnEntered(entered);
     });
@@ -136,6 +139,7 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   // The join names this member's entry (peers tell a later entry of it from this one).
   const membership::GroupMember* entry = group.Find(self_.member_id);
   entry_to_join_ = entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  join_own_copy_ = reply.entered.holds;
   ClearCopyThenJoin();
 }
 
@@ -148,11 +152,17 @@ void RegionReplicator::ClearCopyThenJoin() {
     return;
   }
   const int64_t entered_at = *std::exchange(entry_to_join_, std::nullopt);
+  if (join_own_copy_) {
+    // It still holds the region: the copy stays until an image is about to replace it, in case
+    // nobody is left to join from (JoinDriver).
+    roles_->driver.Begin(entered_at, /*own_copy=*/true);
+    return;
+  }
   storage::Store& store = store_;
   host_.Offload([&store] { store.Clear(); },
                 [this, entered_at, generation = generation_] {
                   if (generation == generation_) {
-                    roles_->driver.Begin(entered_at);
+                    roles_->driver.Begin(entered_at, /*own_copy=*/false);
                   }
                 });
 }
@@ -247,6 +257,14 @@ void RegionReplicator::ForgetEarlierEntry(uint64_t member, int64_t entered_at) {
   // inbound lanes stay: the stream this news came on may be the new entry's.
   WEFT_LOG_INFO("region {}: member {} entered the group again (revision {}, was {})",
                 options_.region, NameOf(member), entered_at, peer->entered_at);
+  if (complete()) {
+    // Nobody dropped the earlier entry's holding, and the new entry keeps it (registry.h): it
+    // may re-form the group from its copy, which lacks the writes still waiting for the earlier
+    // entry. They are abandoned (their outcome unknown), never acknowledged.
+    for (const std::unique_ptr<Outbox>& outbox : peer->outboxes->lanes) {
+      outbox->AbandonTickets();
+    }
+  }
   RemoveMember(member, entered_at, Peers::InboundLanes::kKeep);
 }
 

@@ -258,6 +258,7 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   // After a pause of this member: peers heard before this time do not count (RefreshReadGuard).
   int64_t heard_after_us_ = 0;            // the write epoch the last rejoin began
   std::optional<int64_t> entry_to_join_;  // entered as a joiner: the join waits to begin
+  bool join_own_copy_ = false;            // ... keeping this member's copy (it still holds)
   // The registration a Reregister last answered with (0: the first one, never asked).
   uint64_t registration_ = 0;
   std::string rejoin_reason_;
