@@ -129,6 +129,12 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
                       ? "re-formed the group from this member's own copy: nobody was ACTIVE"
                       : "bootstrapped as its first ACTIVE member",
                   group.revision);
+    // Departures seen before this member knew it was ACTIVE (its entry's answer was lost and
+    // retried): joiners that listed it then wait for its RepairDone (seed 1586 of the
+    // registry-cut model waited in flush for good).
+    for (uint64_t origin : std::exchange(repairs_deferred_, {})) {
+      RepairDeparted(origin);
+    }
     return;
   }
   store_.PauseTombstonePurge();
