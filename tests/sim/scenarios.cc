@@ -210,6 +210,32 @@ SimResult ImageOnlyForItsJoiner(Simulation& sim) {
   return sim.Finish(sim.Settle(60 * kSecond));
 }
 
+// Seed 989: a member comes back from a stall past its lease while the only other holder, which
+// crashed meanwhile, is still listed ACTIVE (its lease has not run out). It must keep its copy
+// and its holding, and re-form the group once that lease ends, with every acknowledged write.
+SimResult RejoiningHolderReFormsBesideACrashedMember(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  SimMember* b = Joined(sim);
+  WriteKeys(sim, a, "k", 50);
+  a->Stall(3 * kSecond);
+  sim.loop().RunUntil(sim.loop().now_us() + 1'500 * kMs);
+  b->Crash();  // for good: its lease ends about 2 s from now, after a is back
+  if (!sim.RunUntil([&] { return a->replicator().rejoins() > 0; }, 10 * kSecond)) {
+    sim.oracle().Fail("scenario: the stalled member never rejoined");
+    return sim.Finish(false);
+  }
+  if (!sim.RunUntil([&] { return Serving(a); }, 30 * kSecond)) {
+    sim.oracle().Fail(fmt::format("scenario: {} never served again after {}'s crash ({})",
+                                  a->name(), b->name(), a->replicator().join().progress().waiting));
+    return sim.Finish(false);
+  }
+  if (a->store().KeyCount() < 50) {
+    sim.oracle().Fail(fmt::format("scenario: {} re-formed the group with {} of 50 keys", a->name(),
+                                  a->store().KeyCount()));
+  }
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
 struct Scenario {
   const char* name;
   const char* what;
@@ -233,6 +259,10 @@ constexpr Scenario kScenarios[] = {
     {"image-only-for-its-joiner",
      "bug 11: a member that is not the joiner cannot fetch the image of a stabilized join",
      ImageOnlyForItsJoiner},
+    {"rejoining-holder-reforms-beside-a-crashed-member",
+     "seed 989: a holder back from a stall, beside a crashed member still listed ACTIVE, keeps "
+     "its copy and re-forms the group",
+     RejoiningHolderReFormsBesideACrashedMember},
 };
 
 }  // namespace

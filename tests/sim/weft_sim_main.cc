@@ -61,6 +61,7 @@ bool ParseBreak(const std::string& name, ProtocolBreaks* breaks) {
       {"bug10-keep-pre-images-at-active", &ProtocolBreaks::keep_pre_images_at_active},
       {"bug11-admit-any-requester", &ProtocolBreaks::admit_any_requester},
       {"bug12-reuse-stream-ids", &ProtocolBreaks::reuse_stream_ids},
+      {"seed989-give-up-holding-on-entry", &ProtocolBreaks::give_up_holding_on_entry},
   };
   for (const auto& [known, field] : kBreaks) {
     if (name == known) {

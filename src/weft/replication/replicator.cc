@@ -146,6 +146,13 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   const membership::GroupMember* entry = group.Find(self_.member_id);
   entry_to_join_ = entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
   join_own_copy_ = reply.entered.holds;
+  if (join_own_copy_ && options_.breaks.give_up_holding_on_entry) {
+    join_own_copy_ = false;  // as before seed 989: the holding went with the entry
+    RegistryRequest give_up;
+    give_up.op = RegistryRequest::Op::kGiveUpHolding;
+    give_up.region = options_.region;
+    host_.Registry(std::move(give_up), [](const RegistryReply&) {});
+  }
   ClearCopyThenJoin();
 }
 
