@@ -56,7 +56,7 @@ bool JoinDriver::Held(JoinPhase phase) {
 
 void JoinDriver::Begin(int64_t entered_revision, bool own_copy) {
   entered_revision_ = entered_revision;
-  own_copy_ = own_copy;
+  own_copy_ = own_copy ? OwnCopy::kKept : OwnCopy::kNone;
   join_started_us_ = env_.clock.NowMonotonicUs();
   phase_started_us_ = join_started_us_;
   BeginAttempt();
@@ -81,7 +81,7 @@ void JoinDriver::BeginAttempt() {
     host_.OnJoinAborted("no provider left to join from");
     return;
   }
-  if (active.empty() && own_copy_ && !giving_up_) {
+  if (active.empty() && own_copy_ == OwnCopy::kKept) {
     waiting_ = "no ACTIVE member to join from; re-forming the group from this member's copy";
     if (phase_ != JoinPhase::kRetry) {
       EnterPhase(JoinPhase::kRetry);
@@ -174,7 +174,7 @@ void JoinDriver::FailAttempt(std::string_view reason) {
   attempt_.reset();
   waiting_ = std::string(reason);
   EnterPhase(JoinPhase::kRetry);
-  if (own_copy_ || giving_up_) {
+  if (own_copy_ != OwnCopy::kNone) {
     // No image has begun: the base store is this member's own copy, kept (or being given up,
     // which schedules the retry once it is cleared).
     ScheduleRetry(RetryDelayUs());
@@ -187,14 +187,20 @@ void JoinDriver::FailAttempt(std::string_view reason) {
     ScheduleRetry(RetryDelayUs());
     return;
   }
-  clearing_ = true;
   const uint64_t generation = ++retry_generation_;
+  ClearBaseStore([this, generation] {
+    if (generation == retry_generation_ && phase_ == JoinPhase::kRetry) {
+      ScheduleRetry(RetryDelayUs());
+    }
+  });
+}
+
+void JoinDriver::ClearBaseStore(std::function<void()> done) {
+  clearing_ = true;
   storage::Store& store = store_;
-  env_.host.Offload([&store] { store.Clear(); }, Guard([this, generation] {
+  env_.host.Offload([&store] { store.Clear(); }, Guard([this, done = std::move(done)] {
                       clearing_ = false;
-                      if (generation == retry_generation_ && phase_ == JoinPhase::kRetry) {
-                        ScheduleRetry(RetryDelayUs());
-                      }
+                      done();
                     }));
 }
 
@@ -245,7 +251,7 @@ void JoinDriver::MaybeRequestImage() {
     FailAttempt("the provider is not in the group");
     return;
   }
-  if (own_copy_ || giving_up_) {
+  if (own_copy_ != OwnCopy::kNone) {
     GiveUpOwnCopy();  // comes back here once the copy is gone
     return;
   }
@@ -265,10 +271,10 @@ void JoinDriver::MaybeRequestImage() {
 }
 
 void JoinDriver::GiveUpOwnCopy() {
-  if (giving_up_) {
-    return;
+  if (own_copy_ != OwnCopy::kKept) {
+    return;  // under way already
   }
-  giving_up_ = true;
+  own_copy_ = OwnCopy::kGivingUp;
   // The holding goes first: once the copy is cleared this member must never re-form the group,
   // and nobody may wait for it as a holder.
   RegistryRequest request;
@@ -279,27 +285,23 @@ void JoinDriver::GiveUpOwnCopy() {
                          WEFT_LOG_WARN("region {}: giving up the holding failed ({}); retrying",
                                        env_.options.region, reply.status.ToString());
                          env_.host.After(RetryDelayUs(), Guard([this] {
-                                           giving_up_ = false;
+                                           own_copy_ = OwnCopy::kKept;
                                            GiveUpOwnCopy();
                                          }));
                          return;
                        }
-                       own_copy_ = false;
-                       clearing_ = true;
-                       storage::Store& store = store_;
-                       env_.host.Offload([&store] { store.Clear(); }, Guard([this] {
-                                           clearing_ = false;
-                                           giving_up_ = false;
-                                           WEFT_LOG_INFO(
-                                               "region {}: gave up this member's own copy; an "
-                                               "image replaces it",
-                                               env_.options.region);
-                                           if (phase_ == JoinPhase::kStabilize) {
-                                             MaybeRequestImage();
-                                           } else if (phase_ == JoinPhase::kRetry) {
-                                             ScheduleRetry(RetryDelayUs());
-                                           }
-                                         }));
+                       ClearBaseStore([this] {
+                         own_copy_ = OwnCopy::kNone;
+                         WEFT_LOG_INFO(
+                             "region {}: gave up this member's own copy; an image "
+                             "replaces it",
+                             env_.options.region);
+                         if (phase_ == JoinPhase::kStabilize) {
+                           MaybeRequestImage();
+                         } else if (phase_ == JoinPhase::kRetry) {
+                           ScheduleRetry(RetryDelayUs());
+                         }
+                       });
                      }));
 }
 
@@ -308,6 +310,7 @@ void JoinDriver::Reform() {
     return;
   }
   reforming_ = true;
+  ++retry_generation_;  // no attempt may start while the answer is out
   RegistryRequest request;
   request.op = RegistryRequest::Op::kReform;
   request.region = env_.options.region;
@@ -326,7 +329,7 @@ void JoinDriver::Reform() {
                            cursor = applier_.Reconcile(cursor, env_.options.reconcile_batch);
                          } while (cursor != 0);
                          std::unique_ptr<EventIndex> index = applier_.EndJoin();
-                         own_copy_ = false;
+                         own_copy_ = OwnCopy::kNone;
                          waiting_.clear();
                          active_revision_ = reply.view.revision;
                          join_finished_us_ = env_.clock.NowMonotonicUs();

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -164,6 +165,9 @@ class JoinDriver final : public ImageFetchListener {
   void SendJoinComplete();
   void MaybeRelease();
   void ContinueSweep();
+  // Clears the base store on the worker (behind any chunk still queued there), then runs
+  // `done` unless this driver is gone.
+  void ClearBaseStore(std::function<void()> done);
   // Own copy: gives up the holding, then clears the copy, then goes on with the join.
   void GiveUpOwnCopy();
   // Own copy, nobody ACTIVE: asks the registry to make this member ACTIVE from its copy.
@@ -204,9 +208,11 @@ class JoinDriver final : public ImageFetchListener {
   int consecutive_failures_ = 0;
   std::map<uint64_t, int64_t> provider_backoff_until_us_;
   uint64_t retry_generation_ = 0;
-  bool clearing_ = false;   // the partial image of a failed attempt is being cleared
-  bool own_copy_ = false;   // Begin's own_copy, until the holding is given up
-  bool giving_up_ = false;  // GiveUpOwnCopy is under way
+  bool clearing_ = false;  // the base store is being cleared (ClearBaseStore)
+  // What the base store holds before an image: nothing (kNone), this member's own copy with its
+  // holding (kKept), or that copy on its way out (kGivingUp: holding, then copy).
+  enum class OwnCopy { kNone, kKept, kGivingUp };
+  OwnCopy own_copy_ = OwnCopy::kNone;
   bool reforming_ = false;  // a Reform request is under way
   std::string waiting_;
   std::set<std::pair<uint64_t, uint32_t>> flush_pending_;

@@ -122,19 +122,12 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   AdoptView(group);
   if (reply.entered.bootstrapped) {
     roles_->applier.CancelJoin();
-    RefreshReadGuard();  // not the value of before (a stall could follow before the next tick)
-    SetState(RegionState::kActive);
     WEFT_LOG_INFO("region {}: {} (revision {})", options_.region,
                   reply.entered.reformed
                       ? "re-formed the group from this member's own copy: nobody was ACTIVE"
                       : "bootstrapped as its first ACTIVE member",
                   group.revision);
-    // Departures seen before this member knew it was ACTIVE (its entry's answer was lost and
-    // retried): joiners that listed it then wait for its RepairDone (seed 1586 of the
-    // registry-cut model waited in flush for good).
-    for (uint64_t origin : std::exchange(repairs_deferred_, {})) {
-      RepairDeparted(origin);
-    }
+    TurnActive();
     return;
   }
   store_.PauseTombstonePurge();
@@ -487,11 +480,18 @@ void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
     store_.ResumeTombstonePurge();
     own_purge_paused_ = false;
   }
-  RefreshReadGuard();  // not the value of before (a stall could follow before the next tick)
-  SetState(RegionState::kActive);
   WEFT_LOG_INFO("region {}: ACTIVE ({} keys; {} post-image entries, {} corrected by the image)",
                 options_.region, store_.KeyCount(), roles_->applier.index_entries(),
                 roles_->applier.corrections());
+  TurnActive();
+}
+
+void RegionReplicator::TurnActive() {
+  RefreshReadGuard();  // not the value of before (a stall could follow before the next tick)
+  SetState(RegionState::kActive);
+  // Departures seen while this member was not ACTIVE in its own eyes — joining, or entered
+  // ACTIVE with the answer lost and retried: joiners that listed it wait for its RepairDone
+  // (seed 1586 of the registry-cut model waited in flush for good).
   for (uint64_t origin : std::exchange(repairs_deferred_, {})) {
     RepairDeparted(origin);
   }

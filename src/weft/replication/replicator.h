@@ -203,6 +203,9 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   // Clears the copy, then begins the join of entry_to_join_, once every write that began before
   // the last rejoin has ended.
   void ClearCopyThenJoin();
+  // Serves from now on (a fresh read guard, state ACTIVE), then repairs the departures it
+  // deferred while it was not ACTIVE.
+  void TurnActive();
   // A member vanished from the group: drop its holding (registry.h) before the group goes on
   // without it, then remove it.
   void DropDeparted(uint64_t member, int64_t revision);
