@@ -368,20 +368,28 @@ void Oracle::OnStabilized(SimMember& provider, uint64_t joiner, uint64_t join_id
   } while (cursor != 0);
   // Every marker is satisfied here: the image may start.
   for (const auto& [member, marker] : markers) {
-    if (provider.replicator().peers().all().count(member) == 0) {
-      continue;  // it left: not waited for
+    if (provider.replicator().peers().all().count(member) == 0 ||
+        provider.replicator().peers().EntryEnded(member)) {
+      continue;  // it left (or its entry is over here): not waited for from now on
     }
     for (uint32_t lane = 0; lane < marker.counters.size(); ++lane) {
       const auto& inbound = provider.replicator().peers().inbound();
       auto it = inbound.find({member, lane});
-      const bool ok = it != inbound.end() && lane < marker.streams.size() &&
-                      it->second.stream_id == marker.streams[lane] &&
-                      it->second.received >= marker.counters[lane];
+      const uint64_t stream = lane < marker.streams.size() ? marker.streams[lane] : 0;
+      const bool ok = it != inbound.end() &&
+                      (it->second.stream_id > stream ||  // superseded: the marked stream ended
+                       (it->second.stream_id == stream &&
+                        it->second.received >= marker.counters[lane]));
       if (!ok) {
-        Fail(
-            fmt::format("cut: {} stabilized join {:016x} before the marker of {:016x} on lane {} "
-                        "was applied",
-                        provider.name(), join_id, member, lane));
+        Fail(fmt::format(
+            "cut: {} stabilized join {:016x} before the marker of {:016x} on lane {} was applied "
+            "(marker: stream {} through {}; here: {})",
+            provider.name(), join_id, member, lane,
+            lane < marker.streams.size() ? marker.streams[lane] : 0, marker.counters[lane],
+            it == inbound.end() ? std::string("nothing")
+                                : fmt::format("stream {} of entry {}, {} applied",
+                                              it->second.stream_id, it->second.sender_entry,
+                                              it->second.received)));
       }
     }
   }
@@ -480,6 +488,15 @@ void Oracle::CheckEnd(const std::map<uint64_t, SimMember*>& members, bool quiet,
         auto other = members.find(pending);
         Fail(fmt::format("liveness: {} awaits the flush of {}", member->name(),
                          other != members.end() ? other->second->name() : "a departed member"));
+      }
+      const auto name_of = [&](uint64_t id) {
+        auto it = members.find(id);
+        return it != members.end() ? it->second->name() : fmt::format("{:016x}", id);
+      };
+      for (const auto& [survivor, departed] :
+           member->replicator().join().repairs_pending_members()) {
+        Fail(fmt::format("liveness: {} awaits the RepairDone of {} for departed {}", member->name(),
+                         name_of(survivor), name_of(departed)));
       }
     }
   }

@@ -62,6 +62,7 @@ bool ParseBreak(const std::string& name, ProtocolBreaks* breaks) {
       {"bug11-admit-any-requester", &ProtocolBreaks::admit_any_requester},
       {"bug12-reuse-stream-ids", &ProtocolBreaks::reuse_stream_ids},
       {"seed989-give-up-holding-on-entry", &ProtocolBreaks::give_up_holding_on_entry},
+      {"seed1624-admit-ended-entries", &ProtocolBreaks::admit_ended_entries},
   };
   for (const auto& [known, field] : kBreaks) {
     if (name == known) {

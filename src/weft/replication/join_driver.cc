@@ -217,6 +217,12 @@ void JoinDriver::OnIntentAck(uint64_t from, const ControlRecord& ack) {
     return;
   }
   if (!ack.error.empty()) {
+    if (attempt_->stabilized) {
+      // The provider has every marker it waited for (or saw the member leave): the cut holds.
+      // A refusal now comes from a member that got the intent late, after it rejoined (seed
+      // 5341: the join was incorporating).
+      return;
+    }
     const Peers::Peer* peer = peers_.Find(from);
     FailAttempt(fmt::format("{} could not mark the cut: {}",
                             peer != nullptr ? peer->info.name : membership::FormatMemberId(from),
@@ -492,37 +498,72 @@ void JoinDriver::OnJoinFlush(uint64_t from, uint32_t lane, const ControlRecord& 
   }
 }
 
-void JoinDriver::OnRepairDone(uint64_t from, uint32_t lane, uint64_t origin) {
+void JoinDriver::OnRepairDone(uint64_t from, uint32_t lane, uint64_t origin, int64_t through) {
   if (joining()) {
-    repairs_received_.insert({from, lane, origin});
+    int64_t& claim = repairs_received_.try_emplace({from, lane, origin}, through).first->second;
+    claim = std::max(claim, through);
     MaybeRelease();
   }
 }
 
+bool JoinDriver::RepairPending(const RepairMark& mark, int64_t entry) const {
+  auto received = repairs_received_.find(mark);
+  return received == repairs_received_.end() || received->second < entry;
+}
+
 size_t JoinDriver::repairs_pending() const {
   size_t pending = 0;
-  for (const RepairMark& mark : repairs_expected_) {
-    pending += repairs_received_.contains(mark) ? 0 : 1;
+  for (const auto& [mark, entry] : repairs_expected_) {
+    pending += RepairPending(mark, entry) ? 1 : 0;
   }
   return pending;
 }
 
-void JoinDriver::OnMemberLeft(uint64_t member, int64_t revision) {
+void JoinDriver::QueryRepairs() {
+  repairs_queried_us_ = env_.clock.NowMonotonicUs();
+  std::set<std::pair<uint64_t, uint64_t>> asked;
+  for (const auto& [mark, entry] : repairs_expected_) {
+    const auto& [repairer, lane, origin] = mark;
+    if (RepairPending(mark, entry) && asked.emplace(repairer, origin).second) {
+      ControlRecord query;
+      query.member = origin;
+      query.revision = entry;
+      peers_.SendControl(repairer, RecordKind::kRepairQuery, query);
+    }
+  }
+}
+
+std::set<std::pair<uint64_t, uint64_t>> JoinDriver::repairs_pending_members() const {
+  std::set<std::pair<uint64_t, uint64_t>> pending;
+  for (const auto& [mark, entry] : repairs_expected_) {
+    if (RepairPending(mark, entry)) {
+      pending.emplace(std::get<0>(mark), std::get<2>(mark));
+    }
+  }
+  return pending;
+}
+
+void JoinDriver::OnMemberLeft(uint64_t member, int64_t revision, int64_t entry) {
   if (!joining()) {
     return;
   }
   std::erase_if(flush_pending_, [&](const auto& entry) { return entry.first == member; });
   std::erase_if(repairs_expected_,
-                [&](const RepairMark& mark) { return std::get<0>(mark) == member; });
-  // Every survivor that knew the departed member repairs its half-sent changes, and a repair
-  // may carry a change this member must report: the release waits for each one's RepairDone.
+                [&](const auto& expected) { return std::get<0>(expected.first) == member; });
+  // Every survivor that knew the departed entry repairs its half-sent changes, and a repair may
+  // carry a change this member must report: the release waits for each one's RepairDone. Which
+  // survivors knew it is not known here (the departure may show late: a survivor listed before
+  // this view may have entered after the entry ended, seed 5181), so each is asked: it answers
+  // at once if it holds nothing of that entry, and after its repair otherwise.
   for (const auto& [id, peer] : peers_.all()) {
     if (id != member && peer.listed_since < revision) {
       for (uint32_t lane = 0; lane < env_.options.lanes; ++lane) {
-        repairs_expected_.insert({id, lane, member});
+        int64_t& awaited = repairs_expected_.try_emplace({id, lane, member}, entry).first->second;
+        awaited = std::max(awaited, entry);
       }
     }
   }
+  QueryRepairs();
   if (attempt_) {
     attempt_->intent_pending.erase(member);
     if (member == attempt_->provider &&
@@ -612,6 +653,12 @@ void JoinDriver::OnTick() {
   }
   if (!attempt_) {
     return;
+  }
+  // A repairer whose view lagged behind the departure claimed too little: ask again.
+  constexpr int64_t kRepairQueryIntervalUs = 1'000'000;
+  if (phase_ == JoinPhase::kFlush && repairs_pending() > 0 &&
+      now_us - repairs_queried_us_ >= kRepairQueryIntervalUs) {
+    QueryRepairs();
   }
   if ((phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize) &&
       now_us > attempt_->deadline_us && held_at_ != JoinPhase::kImage &&

@@ -101,9 +101,10 @@ class JoinDriver final : public ImageFetchListener {
   void OnIntentAck(uint64_t from, const ControlRecord& ack);
   void OnStabilized(uint64_t from, const ControlRecord& stabilized);
   void OnJoinFlush(uint64_t from, uint32_t lane, const ControlRecord& flush);
-  void OnRepairDone(uint64_t from, uint32_t lane, uint64_t origin);
-  // `member` left the group in the view of `revision`.
-  void OnMemberLeft(uint64_t member, int64_t revision);
+  // `from` has repaired `origin` on `lane` and holds none of its entries through `through`.
+  void OnRepairDone(uint64_t from, uint32_t lane, uint64_t origin, int64_t through);
+  // `member`'s entry `entry` (its entered_at) left the group in the view of `revision`.
+  void OnMemberLeft(uint64_t member, int64_t revision, int64_t entry);
   void OnGroupView(const membership::GroupView& view);
   void OnTick();
   // The member was dropped: the join ends here.
@@ -124,6 +125,8 @@ class JoinDriver final : public ImageFetchListener {
     return members;
   }
   size_t repairs_pending() const;
+  // (survivor, departed member) of every RepairDone still awaited.
+  std::set<std::pair<uint64_t, uint64_t>> repairs_pending_members() const;
   // The last reconcile and release are under way.
   bool releasing() const { return releasing_; }
 
@@ -152,6 +155,10 @@ class JoinDriver final : public ImageFetchListener {
   };
   // (repairer, lane, departed origin)
   using RepairMark = std::tuple<uint64_t, uint32_t, uint64_t>;
+  // Asks every repairer still awaited for its claim (RecordKind::kRepairQuery).
+  void QueryRepairs();
+  // Whether `mark` still waits for a claim covering `entry`.
+  bool RepairPending(const RepairMark& mark, int64_t entry) const;
 
   void EnterPhase(JoinPhase phase);
   void BeginAttempt();
@@ -216,8 +223,11 @@ class JoinDriver final : public ImageFetchListener {
   bool reforming_ = false;  // a Reform request is under way
   std::string waiting_;
   std::set<std::pair<uint64_t, uint32_t>> flush_pending_;
-  std::set<RepairMark> repairs_expected_;
-  std::set<RepairMark> repairs_received_;
+  // The entry of the departed origin each repair must cover, and the claims received (the
+  // highest per mark): a repairer holds none of the origin's entries through its claim.
+  std::map<RepairMark, int64_t> repairs_expected_;
+  std::map<RepairMark, int64_t> repairs_received_;
+  int64_t repairs_queried_us_ = 0;
   bool releasing_ = false;
   std::vector<Recipient> release_recipients_;  // the stale_release_recipients break
   uint64_t reconcile_cursor_ = 0;

@@ -144,7 +144,12 @@ bool JoinService::Satisfied(uint64_t member, const Marker& marker) {
   for (uint32_t lane = 0; lane < marker.counters.size() && lane < env_.options.lanes; ++lane) {
     const InboundLane& inbound = peers_.Inbound(member, lane);
     const uint64_t stream = lane < marker.streams.size() ? marker.streams[lane] : 0;
-    // A different stream than the marker's: the marked records are not the ones counted here.
+    if (inbound.stream_id > stream) {
+      // A later stream of that member took the lane: the marked one ended with the entry (or
+      // the peer) it was made for, whose leftovers its departure repair covers (seed 2854).
+      continue;
+    }
+    // An older stream than the marker's: the marked records are not the ones counted here.
     if (inbound.stream_id != stream || inbound.received < marker.counters[lane]) {
       return false;
     }
@@ -200,7 +205,8 @@ Status JoinService::AdmitImage(uint64_t joiner, uint64_t join_id) {
   return absl::OkStatus();
 }
 
-void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete) {
+void JoinService::OnJoinComplete(uint64_t joiner, int64_t joiner_entry,
+                                 const ControlRecord& complete) {
   if (peers_.Find(joiner) == nullptr) {
     // It turned ACTIVE right after this member did, and no view has listed it here yet: it
     // gets pre-images until its JoinReleased, like every joiner.
@@ -209,7 +215,7 @@ void JoinService::OnJoinComplete(uint64_t joiner, const ControlRecord& complete)
     info.name = complete.name;
     info.peer_address = complete.peer_address;
     info.client_address = complete.client_address;
-    peers_.Add(info, complete.revision, /*wants_pre_image=*/true, /*entered_at=*/0);
+    peers_.Add(info, complete.revision, /*wants_pre_image=*/true, joiner_entry);
     peers_.Publish();
   }
   ControlRecord flush;

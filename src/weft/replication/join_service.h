@@ -60,7 +60,8 @@ class JoinService {
 
   void OnJoinIntent(uint64_t joiner, const ControlRecord& intent);
   void OnStateMarker(uint64_t from, const ControlRecord& marker);
-  void OnJoinComplete(uint64_t joiner, const ControlRecord& complete);
+  // `joiner_entry`: the joiner's entry in the group, as the stream the record came on names it.
+  void OnJoinComplete(uint64_t joiner, int64_t joiner_entry, const ControlRecord& complete);
   void OnJoinReleased(uint64_t joiner, const ControlRecord& released);
   // Writes of epochs before `epoch` have all ended.
   void OnDrained(uint64_t epoch);

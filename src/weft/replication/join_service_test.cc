@@ -26,6 +26,7 @@ constexpr uint64_t kSelf = 1;
 constexpr uint64_t kProvider = 2;
 constexpr uint64_t kOther = 3;  // another ACTIVE member
 constexpr uint64_t kJoiner = 9;
+constexpr int64_t kEveryEntry = INT64_MAX;  // Peers::Remove: every entry of the peer is over
 constexpr uint64_t kJoinId = 77;
 constexpr uint32_t kLanes = 2;
 
@@ -77,7 +78,7 @@ class JoinServiceTest : public ::testing::Test {
     path_ = std::make_unique<WritePath>(
         "r", ReplicationMode::kSync, kLanes, store_, nullptr, clock_,
         [this](uint64_t epoch) { host_.Post([this, epoch] { service_->OnDrained(epoch); }); });
-    peers_ = std::make_unique<Peers>(env_, *path_, next_stream_id_);
+    peers_ = std::make_unique<Peers>(env_, *path_, peer_history_);
     service_ = std::make_unique<JoinService>(
         env_, *peers_, *path_, store_, [this] { return active_; }, &observer_);
   }
@@ -181,7 +182,7 @@ class JoinServiceTest : public ::testing::Test {
   bool active_ = true;
   RecordingObserver observer_;
   std::unique_ptr<WritePath> path_;
-  uint64_t next_stream_id_ = 1;
+  PeerHistory peer_history_;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<JoinService> service_;
 };
@@ -297,7 +298,7 @@ TEST_F(JoinServiceTest, ProviderLeavingBeforeTheMarkIsReportedToTheJoiner) {
   AddPeer(kProvider);
   const std::shared_ptr<const RecipientSet> old_set = path_->Begin();
   service_->OnJoinIntent(kJoiner, Intent(kProvider, {kSelf, kProvider}));
-  peers_->Remove(kProvider);
+  peers_->Remove(kProvider, kEveryEntry);
   path_->End(*old_set);
   host_.RunDue();
   const std::vector<SentRecord> acks = OfKind(TakeSent(kJoiner), RecordKind::kIntentAck);
@@ -337,15 +338,27 @@ TEST_F(JoinServiceTest, ProviderStabilizesOnceEveryMarkerIsSatisfied) {
   EXPECT_TRUE(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).empty());
 }
 
-TEST_F(JoinServiceTest, CountersOfAnotherStreamDoNotSatisfyAMarker) {
+TEST_F(JoinServiceTest, CountersOfAnOlderStreamDoNotSatisfyAMarker) {
   StartProviding();
   const ControlRecord marker = MarkerRecord({2, 1}, {11, 12});
   service_->OnStateMarker(kOther, marker);
   peers_->Inbound(kOther, 0) = InboundLane{11, 5};
-  peers_->Inbound(kOther, 1) = InboundLane{13, 5};  // a newer stream: other records
+  peers_->Inbound(kOther, 1) = InboundLane{10, 5};  // the marked stream has not begun here
   service_->CheckStabilizations();
   EXPECT_TRUE(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).empty());
   EXPECT_EQ(service_->stabilizations(), 1u);
+}
+
+TEST_F(JoinServiceTest, ANewerStreamEndsTheMarkedOne) {
+  StartProviding();
+  const ControlRecord marker = MarkerRecord({2, 1}, {11, 12});
+  service_->OnStateMarker(kOther, marker);
+  peers_->Inbound(kOther, 0) = InboundLane{11, 5};
+  // The sender made a new stream for this lane (it rejoined, or saw this member's entry end):
+  // the marked stream is over, and its departure repair covers what it did not deliver.
+  peers_->Inbound(kOther, 1) = InboundLane{13, 0};
+  service_->CheckStabilizations();
+  EXPECT_EQ(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).size(), 1u);
 }
 
 TEST_F(JoinServiceTest, ProviderWaitsForItsOwnDrainToo) {
@@ -367,7 +380,7 @@ TEST_F(JoinServiceTest, ProviderWaitsForItsOwnDrainToo) {
 TEST_F(JoinServiceTest, MemberThatLeftIsNotWaitedFor) {
   StartProviding();
   EXPECT_TRUE(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).empty());
-  peers_->Remove(kOther);
+  peers_->Remove(kOther, kEveryEntry);
   service_->OnMemberLeft(kOther);
   EXPECT_EQ(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).size(), 1u);
 }
@@ -432,7 +445,7 @@ TEST_F(JoinServiceTest, ImageIsAdmittedOnceAndOnlyForTheJoiner) {
 
 TEST_F(JoinServiceTest, MemberThatIsNotActiveAdmitsNoImage) {
   StartProviding();
-  peers_->Remove(kOther);
+  peers_->Remove(kOther, kEveryEntry);
   service_->OnMemberLeft(kOther);
   ASSERT_EQ(service_->stabilized_joins(), 1u);
   active_ = false;
@@ -443,7 +456,7 @@ TEST_F(JoinServiceTest, MemberThatIsNotActiveAdmitsNoImage) {
 
 TEST_F(JoinServiceTest, StabilizedJoinsExpireAfterTheirTtl) {
   StartProviding();
-  peers_->Remove(kOther);
+  peers_->Remove(kOther, kEveryEntry);
   service_->OnMemberLeft(kOther);
   ASSERT_EQ(service_->stabilized_joins(), 1u);
 
@@ -460,7 +473,7 @@ TEST_F(JoinServiceTest, NewIntentSupersedesTheJoinersEarlierAttempt) {
   StartProviding();
   service_->OnJoinIntent(kJoiner, Intent(kSelf, {kSelf, kOther}, /*join_id=*/kJoinId + 1));
   EXPECT_EQ(service_->stabilizations(), 1u);
-  peers_->Remove(kOther);
+  peers_->Remove(kOther, kEveryEntry);
   service_->OnMemberLeft(kOther);
   EXPECT_FALSE(service_->AdmitImage(kJoiner, kJoinId).ok());
   EXPECT_TRUE(service_->AdmitImage(kJoiner, kJoinId + 1).ok());
@@ -468,7 +481,7 @@ TEST_F(JoinServiceTest, NewIntentSupersedesTheJoinersEarlierAttempt) {
 
 TEST_F(JoinServiceTest, JoinerLeavingForgetsItsJoin) {
   StartProviding();
-  peers_->Remove(kJoiner);
+  peers_->Remove(kJoiner, kEveryEntry);
   service_->OnMemberLeft(kJoiner);
   EXPECT_EQ(service_->stabilizations(), 0u);
   EXPECT_EQ(service_->purge_pauses(), 0u);
@@ -481,7 +494,7 @@ TEST_F(JoinServiceTest, JoinCompleteSendsAFlushOnEveryLane) {
 
   ControlRecord complete;
   complete.join_id = kJoinId;
-  service_->OnJoinComplete(kJoiner, complete);
+  service_->OnJoinComplete(kJoiner, /*joiner_entry=*/5, complete);
   const std::vector<SentRecord> flushes = OfKind(TakeSent(kJoiner), RecordKind::kJoinFlush);
   ASSERT_EQ(flushes.size(), kLanes);
   for (uint32_t lane = 0; lane < kLanes; ++lane) {
@@ -494,10 +507,11 @@ TEST_F(JoinServiceTest, JoinCompleteFromAnUnknownMemberAddsItWithPreImages) {
   ControlRecord complete;
   complete.join_id = kJoinId;
   complete.name = "late";
-  service_->OnJoinComplete(kJoiner, complete);
+  service_->OnJoinComplete(kJoiner, /*joiner_entry=*/5, complete);
   const Peers::Peer* joiner = peers_->Find(kJoiner);
   ASSERT_NE(joiner, nullptr);
   EXPECT_TRUE(joiner->wants_pre_image);
+  EXPECT_EQ(joiner->entered_at, 5);  // a later entry of it is told from this one
   EXPECT_EQ(path_->Current()->members.size(), 1u);
   EXPECT_EQ(OfKind(TakeSent(kJoiner), RecordKind::kJoinFlush).size(), kLanes);
 }

@@ -11,6 +11,7 @@ LaneReceiver::LaneReceiver(Channel& channel, const ChannelOpen& open, InboundLan
       from_(open.from),
       lane_index_(open.lane),
       stream_id_(open.stream_id),
+      sender_entry_(open.sender_entry),
       lane_(lane),
       sink_(sink),
       clock_(clock),
@@ -20,6 +21,7 @@ LaneReceiver::LaneReceiver(Channel& channel, const ChannelOpen& open, InboundLan
   if (lane_.stream_id != stream_id_) {
     // A new stream (Admit refused older ones): its records are numbered from 1.
     lane_.stream_id = stream_id_;
+    lane_.sender_entry = sender_entry_;
     lane_.received = 0;
   }
 }

@@ -41,6 +41,7 @@ struct InboundLane {
   // When a connection of the stream last opened or brought a frame: the sender still counts
   // this member in its group (the read guard, docs/design/replication.md).
   int64_t heard_us = 0;
+  int64_t sender_entry = 0;  // the sender's entry the stream was made for (ChannelOpen)
 };
 
 class LaneReceiver final : public ChannelSession {
@@ -61,6 +62,8 @@ class LaneReceiver final : public ChannelSession {
   void Close();
   bool closed() const { return closed_; }
   uint64_t from() const { return from_; }
+  // The sender's entry its stream was made for (ChannelOpen::sender_entry).
+  int64_t sender_entry() const { return sender_entry_; }
   uint32_t lane() const { return lane_index_; }
 
   // ChannelSession.
@@ -75,6 +78,7 @@ class LaneReceiver final : public ChannelSession {
   const uint64_t from_;
   const uint32_t lane_index_;
   const uint64_t stream_id_;
+  const int64_t sender_entry_;
   InboundLane& lane_;
   RecordSink& sink_;
   const Clock& clock_;

@@ -67,6 +67,7 @@ ChannelOpen OpenOf(uint64_t stream_id) {
   open.lane = kLane;
   open.lanes = 2;
   open.stream_id = stream_id;
+  open.sender_entry = 1;
   return open;
 }
 

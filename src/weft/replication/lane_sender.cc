@@ -33,7 +33,17 @@ void LaneSender::Start() {
       }
     });
   });
-  Dial();
+  started_ = true;
+  if (open_.sender_entry != 0) {
+    Dial();
+  }
+}
+
+void LaneSender::Enter(int64_t entry) {
+  open_.sender_entry = entry;
+  if (started_ && state_ == State::kIdle) {
+    Dial();
+  }
 }
 
 void LaneSender::Stop() {

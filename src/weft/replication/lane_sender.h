@@ -1,6 +1,8 @@
 // LaneSender: the sending end of one lane (region, this member -> peer, lane): the life of the
 // channel that carries the lane's Outbox (docs/design/replication.md, "Lanes").
 //
+//   kIdle --Start, entry known--> kDialing
+//
 //   kDialing --opened--> kOpening --ChannelResume(received)--> kStreaming
 //      ^  |                 |                                      |
 //      |  +--open failed----+------------closed, or silent---------+--> kBackoff --timer--+
@@ -52,8 +54,11 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   LaneSender(const LaneSender&) = delete;
   LaneSender& operator=(const LaneSender&) = delete;
 
-  // Installs the outbox's waker and dials.
+  // Installs the outbox's waker, and dials if the sender's entry is known (Enter).
   void Start();
+  // This member's entry in the group (ChannelOpen::sender_entry) is `entry`: the streams dial
+  // only once it is known, since a receiver tells a dropped entry's late streams by it.
+  void Enter(int64_t entry);
   // Closes the channel; no redial. The outbox stays with whoever holds it.
   void Stop();
   // Records wait in the outbox (posted by its waker).
@@ -97,6 +102,7 @@ class LaneSender final : public ChannelSession, public std::enable_shared_from_t
   const std::shared_ptr<Outbox> outbox_;
 
   State state_ = State::kIdle;
+  bool started_ = false;
   Channel* channel_ = nullptr;
   int failures_ = 0;  // consecutive, for the backoff
   Status refusal_;

@@ -24,6 +24,7 @@ constexpr uint64_t kSelf = 1;
 constexpr uint64_t kPeer = 2;
 constexpr uint32_t kLane = 1;
 constexpr uint64_t kStream = 7;
+constexpr int64_t kEntry = 12;  // the sender's entry in the group
 
 constexpr uint8_t Type(FrameType type) {
   return static_cast<uint8_t>(type);
@@ -56,6 +57,7 @@ class LaneSenderTest : public ::testing::Test {
     open.lane = kLane;
     open.lanes = 2;
     open.stream_id = kStream;
+    open.sender_entry = kEntry;
     sender_ =
         std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r", open, outbox_);
   }
@@ -111,6 +113,31 @@ TEST_F(LaneSenderTest, StartDialsThePeer) {
   EXPECT_EQ(open.session.lock(), sender_);
 }
 
+TEST_F(LaneSenderTest, DialsOnlyOnceItsEntryIsKnown) {
+  ChannelOpen open;
+  open.from = kSelf;
+  open.to = kPeer;
+  open.lane = kLane;
+  open.lanes = 2;
+  open.stream_id = kStream;
+  auto sender =
+      std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r", open, outbox_);
+  sender->Start();
+  EXPECT_EQ(sender->state(), LaneSender::State::kIdle);
+  EXPECT_TRUE(host_.opens().empty());
+
+  sender->Enter(kEntry + 1);
+  EXPECT_EQ(sender->state(), LaneSender::State::kDialing);
+  ASSERT_EQ(host_.opens().size(), 1u);
+  FakeChannel channel;
+  sender->OnOpened(channel);
+  ASSERT_EQ(channel.frames().size(), 1u);
+  StatusOr<ChannelOpen> sent = DecodeChannelOpen(channel.frames()[0].payload);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->sender_entry, kEntry + 1);
+  sender->Stop();
+}
+
 TEST_F(LaneSenderTest, OpenedChannelCarriesChannelOpenFirst) {
   sender_->Start();
   FakeChannel channel;
@@ -126,6 +153,7 @@ TEST_F(LaneSenderTest, OpenedChannelCarriesChannelOpenFirst) {
   EXPECT_EQ(open->lane, kLane);
   EXPECT_EQ(open->lanes, 2u);
   EXPECT_EQ(open->stream_id, kStream);
+  EXPECT_EQ(open->sender_entry, kEntry);
 
   // Nothing streams before the receiver said where to resume.
   Append();

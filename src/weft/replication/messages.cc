@@ -120,7 +120,7 @@ StatusOr<bool> RecordReader::Next(Record* record) {
   const uint8_t kind = reader.U8();
   record->seq = reader.Varint();
   if (kind < static_cast<uint8_t>(RecordKind::kChange) ||
-      kind > static_cast<uint8_t>(RecordKind::kRepairDone)) {
+      kind > static_cast<uint8_t>(RecordKind::kRepairQuery)) {
     return Malformed(StrCat("lane record (kind ", kind, ")"));
   }
   record->kind = static_cast<RecordKind>(kind);
@@ -162,6 +162,7 @@ std::string EncodeChannelOpen(const ChannelOpen& open) {
   writer.Varint(open.lane);
   writer.Varint(open.lanes);
   writer.U64(open.stream_id);
+  writer.U64(static_cast<uint64_t>(open.sender_entry));
   return out;
 }
 
@@ -174,8 +175,9 @@ StatusOr<ChannelOpen> DecodeChannelOpen(std::string_view payload) {
   const uint64_t lane = reader.Varint();
   const uint64_t lanes = reader.Varint();
   open.stream_id = reader.U64();
+  open.sender_entry = static_cast<int64_t>(reader.U64());
   if (!reader.ok() || !reader.empty() || lanes == 0 || lanes > 256 || lane >= lanes ||
-      open.stream_id == 0) {
+      open.stream_id == 0 || open.sender_entry <= 0) {
     return Malformed("ChannelOpen");
   }
   open.lane = static_cast<uint32_t>(lane);

@@ -54,7 +54,12 @@ enum class RecordKind : uint8_t {
   kJoinComplete = 6,  // N -> every ACTIVE member: I am ACTIVE; flush every lane to me
   kJoinFlush = 7,     // M -> N on every lane: no change the image could have carried follows
   kJoinReleased = 8,  // N -> every member: my join is over; stop sending me pre-images
-  kRepairDone = 9,    // M -> each member on every lane: my repair of a departed origin is sent
+  // M -> each member on every lane: my repairs of a departed origin are sent, and I hold none
+  // of its entries that entered at or before `revision` (the claim; see RepairQuery).
+  kRepairDone = 9,
+  // N -> M: a joiner waits for M's repair of `member`'s entry `revision`; M answers with
+  // RepairDone on every lane (its claim), which may fall short if it still holds that entry.
+  kRepairQuery = 10,
 };
 
 // One change to one key: the post-image (value + expiry, or a tombstone) with its version, and
@@ -121,6 +126,10 @@ struct ChannelOpen {
   // The sender's stream on this lane: a new one (a lane re-created for the same member) starts
   // its numbering at 1 again, and streams of one sender and lane only grow.
   uint64_t stream_id = 0;
+  // The sender's entry in the region's group (GroupMember::entered_at) when it made the stream.
+  // A receiver that has removed that entry refuses the stream: a member dropped from the group
+  // that does not know it yet must not deliver writes its group has already settled without it.
+  int64_t sender_entry = 0;
 };
 std::string EncodeChannelOpen(const ChannelOpen& open);
 StatusOr<ChannelOpen> DecodeChannelOpen(std::string_view payload);

@@ -91,15 +91,18 @@ TEST(MessagesTest, UnknownRecordKindAndHugeLengthsAreRejected) {
 }
 
 TEST(MessagesTest, ChannelOpenImageAndCounters) {
-  ChannelOpen open{"region", 1, 2, 1, 4, 9};
+  ChannelOpen open{"region", 1, 2, 1, 4, 9, 42};
   const std::string encoded = EncodeChannelOpen(open);  // decoded views point into it
   StatusOr<ChannelOpen> decoded = DecodeChannelOpen(encoded);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->region, "region");
   EXPECT_EQ(decoded->lane, 1u);
   EXPECT_EQ(decoded->stream_id, 9u);
-  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 4, 4, 1})).ok());  // lane >= lanes
-  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 0, 4, 0})).ok());  // no stream
+  EXPECT_EQ(decoded->sender_entry, 42);
+  EXPECT_FALSE(
+      DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 4, 4, 1, 1})).ok());  // lane >= lanes
+  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 0, 4, 0, 1})).ok());  // no stream
+  EXPECT_FALSE(DecodeChannelOpen(EncodeChannelOpen({"r", 1, 2, 0, 4, 1, 0})).ok());  // no entry
   EXPECT_EQ(*DecodeCounter(EncodeCounter(77)), 77u);
   EXPECT_FALSE(DecodeCounter("abc").ok());
 

@@ -4,11 +4,39 @@
 #include <utility>
 
 #include "weft/base/logging.h"
+#include "weft/base/strings.h"
 
 namespace weft::replication {
+namespace {
 
-Peers::Peers(const RegionEnv& env, WritePath& write_path, uint64_t& next_stream_id)
-    : env_(env), write_path_(write_path), next_stream_id_(next_stream_id) {}
+// Past incarnations mostly: ids that will never be seen again.
+constexpr size_t kRememberedMax = 4096;
+
+// Forgets the entries of `remembered` with the smallest revisions until at most kRememberedMax
+// are left.
+void Bound(std::map<uint64_t, int64_t>& remembered) {
+  while (remembered.size() > kRememberedMax) {
+    remembered.erase(
+        std::min_element(remembered.begin(), remembered.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; }));
+  }
+}
+
+}  // namespace
+
+void PeerHistory::EndEntries(uint64_t member, int64_t through) {
+  int64_t& ended_through = ended[member];
+  ended_through = std::max(ended_through, through);
+  Bound(ended);
+}
+
+bool PeerHistory::Ended(uint64_t member, int64_t entry) const {
+  auto it = ended.find(member);
+  return it != ended.end() && entry <= it->second;
+}
+
+Peers::Peers(const RegionEnv& env, WritePath& write_path, PeerHistory& history)
+    : env_(env), write_path_(write_path), history_(history) {}
 
 Peers::~Peers() {
   StopAll();
@@ -72,7 +100,8 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   timings.redial_max_us = options.redial_max_ms * 1000;
   timings.payload_bytes = options.lane_payload_bytes;
   for (uint32_t lane = 0; lane < options.lanes; ++lane) {
-    const uint64_t stream_id = options.breaks.reuse_stream_ids ? lane + 1 : next_stream_id_++;
+    const uint64_t stream_id =
+        options.breaks.reuse_stream_ids ? lane + 1 : history_.next_stream_id++;
     peer.outboxes->lanes.push_back(std::make_unique<Outbox>(options.outbox_bytes_max, stream_id));
     ChannelOpen open;
     open.from = env_.self.member_id;
@@ -80,6 +109,7 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
     open.lane = lane;
     open.lanes = options.lanes;
     open.stream_id = stream_id;
+    open.sender_entry = self_entry_;
     // The sender shares the outbox the writers append to (owned by PeerOutboxes; the aliasing
     // pointer keeps the whole set alive while the sender lives).
     std::shared_ptr<Outbox> shared(peer.outboxes, peer.outboxes->lanes.back().get());
@@ -93,7 +123,31 @@ Peers::Peer& Peers::Add(const membership::MemberInfo& info, int64_t listed_since
   return peer;
 }
 
-bool Peers::Remove(uint64_t member, InboundLanes inbound) {
+void Peers::SetSelfEntry(int64_t entry) {
+  self_entry_ = entry;
+  for (auto& [id, peer] : peers_) {
+    for (const std::shared_ptr<LaneSender>& sender : peer.senders) {
+      sender->Enter(entry);
+    }
+  }
+}
+
+bool Peers::EntryEnded(uint64_t member) const {
+  auto it = peers_.find(member);
+  return it != peers_.end() && history_.Ended(member, it->second.entered_at);
+}
+
+Status Peers::AdmitLane(uint64_t from, const ChannelOpen& open) const {
+  if (history_.Ended(from, open.sender_entry) && !env_.options.breaks.admit_ended_entries) {
+    return absl::FailedPreconditionError(
+        StrCat("the stream belongs to an entry of the sender that has left the group (revision ",
+               open.sender_entry, "): it must enter again"));
+  }
+  return absl::OkStatus();
+}
+
+bool Peers::Remove(uint64_t member, int64_t entries_through) {
+  EndInbound(member, entries_through);
   auto it = peers_.find(member);
   if (it == peers_.end()) {
     return false;
@@ -105,20 +159,23 @@ bool Peers::Remove(uint64_t member, InboundLanes inbound) {
     outbox->Retire();
   }
   peers_.erase(it);
-  if (inbound == InboundLanes::kKeep) {
-    return true;
-  }
-  // Its inbound lanes go too; their connections first (they point at the state).
+  return true;
+}
+
+void Peers::EndInbound(uint64_t member, int64_t entries_through) {
+  history_.EndEntries(member, entries_through);
+  // The connections first (they point at the lane state).
   for (auto receiver = receivers_.begin(); receiver != receivers_.end();) {
-    if ((*receiver)->from() == member) {
+    if ((*receiver)->from() == member && (*receiver)->sender_entry() <= entries_through) {
       (*receiver)->Close();
       receiver = receivers_.erase(receiver);
     } else {
       ++receiver;
     }
   }
-  std::erase_if(inbound_, [&](const auto& entry) { return entry.first.first == member; });
-  return true;
+  std::erase_if(inbound_, [&](const auto& entry) {
+    return entry.first.first == member && entry.second.sender_entry <= entries_through;
+  });
 }
 
 void Peers::NoteReleased(uint64_t member, int64_t revision) {
@@ -127,14 +184,7 @@ void Peers::NoteReleased(uint64_t member, int64_t revision) {
   if (Peer* peer = Find(member)) {
     peer->active_since = std::max(peer->active_since, revision);
   }
-  // Bounded: the oldest ids (past incarnations, mostly) go first.
-  constexpr size_t kRememberedMax = 4096;
-  while (released_at_.size() > kRememberedMax) {
-    auto oldest =
-        std::min_element(released_at_.begin(), released_at_.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
-    released_at_.erase(oldest);
-  }
+  Bound(released_at_);
 }
 
 bool Peers::JoinsAsOf(uint64_t member, int64_t revision) const {

@@ -10,9 +10,13 @@
 // from which every view must list the peer, so an older view delivered late never removes it.
 //
 // Lane streams: each outbound lane gets a stream id from one counter that outlives this object
-// (the replicator's: a member that rejoins in place makes new Peers under the same member id),
-// so a peer that is removed and added again, or a member that rejoins, starts new streams, which
-// the receiver tells from a resume of the old ones.
+// (PeerHistory, the replicator's: a member that rejoins in place makes new Peers under the same
+// member id), so a peer that is removed and added again, or a member that rejoins, starts new
+// streams, which the receiver tells from a resume of the old ones. A stream also names the
+// entry of this member it was made for (ChannelOpen::sender_entry); its lanes dial once that
+// entry is known (SetSelfEntry). A receiver refuses streams of a peer's entry it removed
+// (PeerHistory::ended): a member dropped from the group that has not noticed yet goes on
+// writing, and those writes must not reach some members after the group settled without it.
 //
 // Thread safety: the protocol thread only (writers reach the outboxes through WritePath
 // snapshots).
@@ -33,6 +37,20 @@
 
 namespace weft::replication {
 
+// What a region remembers about its peers across its own rejoins (every Peers made for it shares
+// one).
+struct PeerHistory {
+  uint64_t next_stream_id = 1;
+  // member -> the latest of its entries (GroupMember::entered_at) known to be over: streams made
+  // for it or an earlier entry are refused. Bounded: the oldest go first.
+  std::map<uint64_t, int64_t> ended;
+
+  // Entries of `member` up to `through` are over.
+  void EndEntries(uint64_t member, int64_t through);
+  // Whether a stream made for `member`'s entry `entry` belongs to an entry that is over.
+  bool Ended(uint64_t member, int64_t entry) const;
+};
+
 class Peers {
  public:
   struct Peer {
@@ -50,8 +68,8 @@ class Peers {
     int64_t added_us = 0;  // when this member learned of it (monotonic)
   };
 
-  // `next_stream_id` must outlive this object and every Peers made for the region after it.
-  Peers(const RegionEnv& env, WritePath& write_path, uint64_t& next_stream_id);
+  // `history` must outlive this object and every Peers made for the region after it.
+  Peers(const RegionEnv& env, WritePath& write_path, PeerHistory& history);
   ~Peers();
   Peers(const Peers&) = delete;
   Peers& operator=(const Peers&) = delete;
@@ -61,19 +79,29 @@ class Peers {
   // was refused (the two do not share the cluster's secret and name), OK otherwise.
   Status Refusal(uint64_t member) const;
   const std::map<uint64_t, Peer>& all() const { return peers_; }
-  // Adds `info` (if new: its lanes start dialing) with `wants_pre_image`. Returns the peer.
-  // Publish() makes the change visible to writers.
+  // Adds `info` (if new: its lanes start, dialing once this member's entry is known) with
+  // `wants_pre_image`. Returns the peer. Publish() makes the change visible to writers.
   Peer& Add(const membership::MemberInfo& info, int64_t listed_since, bool wants_pre_image,
             int64_t entered_at);
-  // What goes with a removed peer's outbound side.
-  enum class InboundLanes {
-    kForget,  // it left: its inbound lanes go too
-    kKeep,    // it entered again: its new streams may be arriving already (a newer stream
-              // supersedes an older one by itself), so its inbound lanes stay
-  };
-  // Removes a peer: stops its lanes, retires its outboxes, and deals with its inbound lanes as
-  // `inbound` says. Returns false if unknown.
-  bool Remove(uint64_t member, InboundLanes inbound = InboundLanes::kForget);
+  // Removes a peer whose entries up to `entries_through` are over: stops its outbound lanes,
+  // retires its outboxes, closes and forgets the inbound lanes of streams made for those
+  // entries, and refuses such streams from now on. Inbound lanes of a later entry stay: when a
+  // member entered again, its new streams may be arriving already (seed 5181: forgetting one
+  // left its sender resuming past a counter the receiver had dropped, for good). Returns false
+  // if the peer is unknown (its entries are over all the same).
+  bool Remove(uint64_t member, int64_t entries_through);
+  // The inbound half of Remove alone: `member`'s entries up to `entries_through` are over, so
+  // their streams close and are refused from now on. For a departed member whose outbound side
+  // must wait (writes waiting on it are released only once the registry agrees).
+  void EndInbound(uint64_t member, int64_t entries_through);
+  // This member's entry in the group is `entry` (GroupMember::entered_at): every lane, present
+  // and future, opens its streams for it.
+  void SetSelfEntry(int64_t entry);
+  // Whether the entry of `member` this member knows is over (EndInbound), though the peer may
+  // still be here (its departure waits for the registry).
+  bool EntryEnded(uint64_t member) const;
+  // Why a lane opening `open` from `from` is refused (OK: admitted).
+  Status AdmitLane(uint64_t from, const ChannelOpen& open) const;
   // `member` released its join, ACTIVE as of `revision` (its JoinReleased): a view older than
   // that listing it INITIALIZING is late. Remembered beyond the peer's removal: a late view may
   // add it back before a current one.
@@ -119,7 +147,8 @@ class Peers {
   std::map<uint64_t, Peer> peers_;
   std::map<std::pair<uint64_t, uint32_t>, InboundLane> inbound_;
   std::vector<std::shared_ptr<LaneReceiver>> receivers_;
-  uint64_t& next_stream_id_;
+  PeerHistory& history_;
+  int64_t self_entry_ = 0;                   // 0: not known yet
   std::map<uint64_t, int64_t> released_at_;  // member -> revision of its ACTIVE (bounded)
   EventIndex* event_index_ = nullptr;
 };

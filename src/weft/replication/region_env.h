@@ -51,6 +51,8 @@ struct ProtocolBreaks {
   bool reuse_stream_ids = false;
   // Seed 989: a member rejoining as a joiner gives its holding up at once and clears its copy.
   bool give_up_holding_on_entry = false;
+  // Seed 1624: a receiver takes streams of a member's entry it has removed.
+  bool admit_ended_entries = false;
 
   bool any() const {
     return skip_drain || image_overwrites_postimage || release_before_flush ||
@@ -58,7 +60,7 @@ struct ProtocolBreaks {
            forget_image_for_repair || repair_without_pre_image || release_tickets_on_close ||
            clear_without_barrier || skip_release_sweep || blacklist_failed_providers ||
            silent_marking_failure || keep_pre_images_at_active || admit_any_requester ||
-           reuse_stream_ids || give_up_holding_on_entry;
+           reuse_stream_ids || give_up_holding_on_entry || admit_ended_entries;
   }
 };
 

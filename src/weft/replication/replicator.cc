@@ -43,7 +43,7 @@ RegionReplicator::RegionReplicator(ReplicatorOptions options, storage::Store& st
 }
 
 RegionReplicator::Roles::Roles(RegionReplicator& r)
-    : peers(r.env_, r.write_path_, r.next_stream_id_),
+    : peers(r.env_, r.write_path_, r.peer_history_),
       applier(r.options_.region, r.store_, r.versions_, r.consumer_, r.recent_, r.clock_,
               r.options_.postimage_shard_count),
       service(
@@ -113,6 +113,15 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
       EnterRegion(options_.retry_max_ms * 1000);
       return;
     }
+    if (absl::IsFailedPrecondition(reply.status)) {
+      // This member's registration ended before it could enter (its new lease expired too: etcd
+      // thawed after a freeze, seed 2739). The news of the lost lease found it rejoining and was
+      // dropped; register again. Reregister tells a member that cannot (it deregistered).
+      WEFT_LOG_WARN("region {}: entering the region failed ({}); registering again",
+                    options_.region, std::string(reply.status.message()));
+      Reregister();
+      return;
+    }
     Fail(fmt::format("could not enter the region: {}", std::string(reply.status.message())));
     return;
   }
@@ -120,6 +129,12 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   rejoining_ = false;
   rejoin_reason_.clear();
   AdoptView(group);
+  // This member's entry: peers tell a later entry of it from this one (its lanes name it, the
+  // join names it).
+  const membership::GroupMember* entry = group.Find(self_.member_id);
+  const int64_t entered_at =
+      entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  roles_->peers.SetSelfEntry(entered_at);
   if (reply.entered.bootstrapped) {
     roles_->applier.CancelJoin();
     WEFT_LOG_INFO("region {}: {} (revision {})", options_.region,
@@ -135,9 +150,7 @@ void RegionReplicator::OnEntered(const RegistryReply& reply) {
   SetState(RegionState::kInitializing);
   WEFT_LOG_INFO("region {}: joining a group of {} member(s) (revision {})", options_.region,
                 group.members.size(), group.revision);
-  // The join names this member's entry (peers tell a later entry of it from this one).
-  const membership::GroupMember* entry = group.Find(self_.member_id);
-  entry_to_join_ = entry != nullptr && entry->entered_at != 0 ? entry->entered_at : group.revision;
+  entry_to_join_ = entered_at;
   join_own_copy_ = reply.entered.holds;
   if (join_own_copy_ && options_.breaks.give_up_holding_on_entry) {
     join_own_copy_ = false;  // as before seed 989: the holding went with the entry
@@ -237,6 +250,11 @@ void RegionReplicator::AdoptView(const membership::GroupView& view) {
     }
   }
   for (uint64_t member : gone) {
+    // Its entry is over as of this view: nothing more of it is applied here, even before the
+    // registry agrees to release the writes waiting on it (DropDeparted). A member dropped
+    // unaware goes on writing, and an ACTIVE peer that applied and acknowledged those writes
+    // let it acknowledge sync writes a joiner that never knew it would not see (seed 4937).
+    roles_->peers.EndInbound(member, view.revision);
     DropDeparted(member, view.revision);
   }
   if (self_listed) {
@@ -271,12 +289,14 @@ void RegionReplicator::ForgetEarlierEntry(uint64_t member, int64_t entered_at) {
       outbox->AbandonTickets();
     }
   }
-  RemoveMember(member, entered_at, Peers::InboundLanes::kKeep);
+  RemoveMember(member, entered_at, entered_at - 1);
 }
 
 void RegionReplicator::DropDeparted(uint64_t member, int64_t revision) {
   if (!complete()) {
-    RemoveMember(member, revision);  // a joiner confirms nobody's writes: nothing to protect
+    // A joiner confirms nobody's writes: nothing to protect. A view of `revision` does not list
+    // it: every entry it had is over.
+    RemoveMember(member, revision, revision);
     return;
   }
   const Peers::Peer* peer = roles_->peers.Find(member);
@@ -308,7 +328,7 @@ void RegionReplicator::DropDepartedEntry(uint64_t member, int64_t revision, int6
       // A peer of a later entry (it came back meanwhile) stays.
       const Peers::Peer* peer = roles_->peers.Find(member);
       if (!view_.Contains(member) && peer != nullptr && peer->entered_at == entered_at) {
-        RemoveMember(member, revision);
+        RemoveMember(member, revision, revision);
       }
       return;
     }
@@ -332,20 +352,21 @@ void RegionReplicator::DropDepartedEntry(uint64_t member, int64_t revision, int6
   });
 }
 
-void RegionReplicator::RemoveMember(uint64_t member, int64_t revision,
-                                    Peers::InboundLanes inbound) {
+void RegionReplicator::RemoveMember(uint64_t member, int64_t revision, int64_t entries_through) {
   WEFT_LOG_INFO("region {}: member {} left the group", options_.region, NameOf(member));
-  roles_->peers.Remove(member, inbound);
+  const Peers::Peer* peer = roles_->peers.Find(member);
+  const int64_t departed_entry = peer != nullptr ? peer->entered_at : entries_through;
+  roles_->peers.Remove(member, entries_through);
   roles_->peers.Publish();
   ack_progress_.erase(ack_progress_.lower_bound({member, 0}),
                       ack_progress_.lower_bound({member + 1, 0}));
   std::erase_if(serves_, [&](const auto& serve) { return serve->joiner() == member; });
   roles_->service.OnMemberLeft(member);
-  roles_->driver.OnMemberLeft(member, revision);
+  roles_->driver.OnMemberLeft(member, revision, departed_entry);
   if (complete()) {
     RepairDeparted(member);
   } else {
-    repairs_deferred_.push_back(member);
+    repairs_deferred_.emplace_back(member, departed_entry);
   }
 }
 
@@ -492,7 +513,8 @@ void RegionReplicator::TurnActive() {
   // Departures seen while this member was not ACTIVE in its own eyes — joining, or entered
   // ACTIVE with the answer lost and retried: joiners that listed it wait for its RepairDone
   // (seed 1586 of the registry-cut model waited in flush for good).
-  for (uint64_t origin : std::exchange(repairs_deferred_, {})) {
+  const std::vector<std::pair<uint64_t, int64_t>> deferred = std::exchange(repairs_deferred_, {});
+  for (const auto& [origin, entry] : deferred) {
     RepairDeparted(origin);
   }
 }
@@ -563,7 +585,8 @@ void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& r
       roles_->driver.OnStabilized(from, control);
       break;
     case RecordKind::kJoinComplete:
-      roles_->service.OnJoinComplete(from, control);
+      // The stream it came on names the joiner's entry (ChannelOpen::sender_entry).
+      roles_->service.OnJoinComplete(from, roles_->peers.Inbound(from, lane).sender_entry, control);
       break;
     case RecordKind::kJoinFlush:
       roles_->driver.OnJoinFlush(from, lane, control);
@@ -572,7 +595,10 @@ void RegionReplicator::ApplyRecord(uint64_t from, uint32_t lane, const Record& r
       roles_->service.OnJoinReleased(from, control);
       break;
     case RecordKind::kRepairDone:
-      roles_->driver.OnRepairDone(from, lane, control.member);
+      roles_->driver.OnRepairDone(from, lane, control.member, control.revision);
+      break;
+    case RecordKind::kRepairQuery:
+      OnRepairQuery(from, control);
       break;
   }
   if (roles_->service.stabilizations() > 0) {
@@ -590,7 +616,7 @@ std::shared_ptr<ChannelSession> RegionReplicator::AcceptLane(uint64_t peer, cons
   } else if (open.lanes != options_.lanes) {
     *refusal = absl::InvalidArgumentError(
         fmt::format("peer uses {} lanes, this member {}", open.lanes, options_.lanes));
-  } else {
+  } else if (*refusal = roles_->peers.AdmitLane(peer, open); refusal->ok()) {
     InboundLane& lane = roles_->peers.Inbound(open.from, open.lane);
     *refusal = LaneReceiver::Admit(open, lane);
     if (refusal->ok()) {
@@ -827,6 +853,7 @@ void RegionReplicator::RepairDeparted(uint64_t origin) {
   // Behind the repairs on every lane: joiners wait for it before they release their join.
   ControlRecord done;
   done.member = origin;
+  done.revision = RepairClaim(origin);
   for (const auto& [id, peer] : roles_->peers.all()) {
     for (uint32_t lane = 0; lane < options_.lanes; ++lane) {
       roles_->peers.SendControl(id, RecordKind::kRepairDone, done, lane);
@@ -836,6 +863,37 @@ void RegionReplicator::RepairDeparted(uint64_t origin) {
       "region {}: re-sent {} of {} recently changed key(s) last written by departed "
       "member {:016x}",
       options_.region, repaired, changes.size(), origin);
+}
+
+int64_t RegionReplicator::RepairClaim(uint64_t origin) const {
+  int64_t claim = view_.revision;
+  if (const membership::GroupMember* listed = view_.Find(origin)) {
+    claim = std::min(claim, listed->entered_at - 1);  // a later entry, about to be a peer
+  }
+  if (const Peers::Peer* peer = roles_->peers.Find(origin)) {
+    claim = std::min(claim, peer->entered_at - 1);
+  }
+  for (const auto& [deferred, entry] : repairs_deferred_) {
+    if (deferred == origin) {
+      claim = std::min(claim, entry - 1);
+    }
+  }
+  return claim;
+}
+
+void RegionReplicator::OnRepairQuery(uint64_t joiner, const ControlRecord& query) {
+  // Whatever this member repaired of the origin went before on every lane; the claim says how
+  // far that covers. If it falls short, the repair still to come answers (or the joiner asks
+  // again once this member's view has caught up).
+  ControlRecord done;
+  done.member = query.member;
+  done.revision = RepairClaim(query.member);
+  if (done.revision < query.revision) {
+    return;
+  }
+  for (uint32_t lane = 0; lane < options_.lanes; ++lane) {
+    roles_->peers.SendControl(joiner, RecordKind::kRepairDone, done, lane);
+  }
 }
 
 void RegionReplicator::HoldPhase(JoinPhase phase, bool hold) {

@@ -187,8 +187,8 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void EnterRegion(int64_t delay_us);
   void OnEntered(const RegistryReply& reply);
   void AdoptView(const membership::GroupView& view);
-  void RemoveMember(uint64_t member, int64_t revision,
-                    Peers::InboundLanes inbound = Peers::InboundLanes::kForget);
+  // `member` left as of `revision`; its entries up to `entries_through` are over (Peers::Remove).
+  void RemoveMember(uint64_t member, int64_t revision, int64_t entries_through);
   void SetState(RegionState state);
   void Fail(std::string_view reason);
   // Removes this member from the region's group (retried until the registry answers), so that
@@ -222,6 +222,12 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void ExpelLaggards();
   // After an origin left: re-send our entries that still carry its versions, then RepairDone.
   void RepairDeparted(uint64_t origin);
+  // The RepairDone claim for `origin`: this member holds none of its entries that entered at
+  // or before it (RecordKind::kRepairDone). Bounded by this member's view (an entry listed
+  // later may still reach it), its live peer of that origin and its deferred repairs.
+  int64_t RepairClaim(uint64_t origin) const;
+  // A joiner asks for the claim (RecordKind::kRepairQuery).
+  void OnRepairQuery(uint64_t joiner, const ControlRecord& query);
   std::string NameOf(uint64_t member) const;
 
   const ReplicatorOptions options_;
@@ -252,7 +258,7 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
     JoinService service;
     JoinDriver driver;
   };
-  uint64_t next_stream_id_ = 1;  // for every Roles' Peers (peers.h, lane streams)
+  PeerHistory peer_history_;  // for every Roles' Peers (peers.h: lane streams, ended entries)
   std::unique_ptr<Roles> roles_;
   std::vector<std::shared_ptr<ImageServe>> serves_;
   bool rejoining_ = false;
@@ -274,7 +280,8 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   bool own_purge_paused_ = false;
   bool stopped_ = false;
   std::string failure_;
-  std::vector<uint64_t> repairs_deferred_;  // departed origins, repaired once ACTIVE
+  // Departed (origin, entry), repaired once ACTIVE.
+  std::vector<std::pair<uint64_t, int64_t>> repairs_deferred_;
   uint64_t repaired_keys_ = 0;
   // Per (recipient, lane) with changes waiting: the acked counter last seen and since when.
   struct AckProgress {
