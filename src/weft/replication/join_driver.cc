@@ -553,8 +553,8 @@ void JoinDriver::OnMemberLeft(uint64_t member, int64_t revision, int64_t entry) 
   // Every survivor that knew the departed entry repairs its half-sent changes, and a repair may
   // carry a change this member must report: the release waits for each one's RepairDone. Which
   // survivors knew it is not known here (the departure may show late: a survivor listed before
-  // this view may have entered after the entry ended, seed 5181), so each is asked: it answers
-  // at once if it holds nothing of that entry, and after its repair otherwise.
+  // this view may have entered after the entry ended, seed 5181); one whose RepairDone is slow
+  // in coming is asked (OnTick).
   for (const auto& [id, peer] : peers_.all()) {
     if (id != member && peer.listed_since < revision) {
       for (uint32_t lane = 0; lane < env_.options.lanes; ++lane) {
@@ -563,7 +563,6 @@ void JoinDriver::OnMemberLeft(uint64_t member, int64_t revision, int64_t entry) 
       }
     }
   }
-  QueryRepairs();
   if (attempt_) {
     attempt_->intent_pending.erase(member);
     if (member == attempt_->provider &&
@@ -654,10 +653,12 @@ void JoinDriver::OnTick() {
   if (!attempt_) {
     return;
   }
-  // A repairer whose view lagged behind the departure claimed too little: ask again.
+  // The release still waits for repairs a second into flush (or since the last ask): ask the
+  // repairers for their claims. Not at once: almost always the repairs come by themselves, and
+  // a question costs a record on every repairer's lane.
   constexpr int64_t kRepairQueryIntervalUs = 1'000'000;
-  if (phase_ == JoinPhase::kFlush && repairs_pending() > 0 &&
-      now_us - repairs_queried_us_ >= kRepairQueryIntervalUs) {
+  if (phase_ == JoinPhase::kFlush && !releasing_ && repairs_pending() > 0 &&
+      now_us - std::max(phase_started_us_, repairs_queried_us_) >= kRepairQueryIntervalUs) {
     QueryRepairs();
   }
   if ((phase_ == JoinPhase::kIntent || phase_ == JoinPhase::kStabilize) &&
