@@ -376,20 +376,20 @@ void Oracle::OnStabilized(SimMember& provider, uint64_t joiner, uint64_t join_id
       const auto& inbound = provider.replicator().peers().inbound();
       auto it = inbound.find({member, lane});
       const uint64_t stream = lane < marker.streams.size() ? marker.streams[lane] : 0;
-      const bool ok = it != inbound.end() &&
-                      (it->second.stream_id > stream ||  // superseded: the marked stream ended
-                       (it->second.stream_id == stream &&
-                        it->second.received >= marker.counters[lane]));
+      const bool ok =
+          it != inbound.end() &&
+          (it->second.stream_id > stream ||  // superseded: the marked stream ended
+           (it->second.stream_id == stream && it->second.received >= marker.counters[lane]));
       if (!ok) {
         Fail(fmt::format(
             "cut: {} stabilized join {:016x} before the marker of {:016x} on lane {} was applied "
             "(marker: stream {} through {}; here: {})",
             provider.name(), join_id, member, lane,
             lane < marker.streams.size() ? marker.streams[lane] : 0, marker.counters[lane],
-            it == inbound.end() ? std::string("nothing")
-                                : fmt::format("stream {} of entry {}, {} applied",
-                                              it->second.stream_id, it->second.sender_entry,
-                                              it->second.received)));
+            it == inbound.end()
+                ? std::string("nothing")
+                : fmt::format("stream {} of entry {}, {} applied", it->second.stream_id,
+                              it->second.sender_entry, it->second.received)));
       }
     }
   }

@@ -51,15 +51,20 @@ class LaneSenderTest : public ::testing::Test {
     peer_.member_id = kPeer;
     peer_.name = "m2";
     peer_.peer_address = "127.0.0.1:7002";
+    sender_ = std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r",
+                                           OpenFor(kEntry), outbox_);
+  }
+
+  // The lane's ChannelOpen, made for the sender's entry `entry` (0: not known yet).
+  static ChannelOpen OpenFor(int64_t entry) {
     ChannelOpen open;
     open.from = kSelf;
     open.to = kPeer;
     open.lane = kLane;
     open.lanes = 2;
     open.stream_id = kStream;
-    open.sender_entry = kEntry;
-    sender_ =
-        std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r", open, outbox_);
+    open.sender_entry = entry;
+    return open;
   }
 
   // Appends one change record; `ticket` (may be null) waits for its acknowledgement.
@@ -114,14 +119,8 @@ TEST_F(LaneSenderTest, StartDialsThePeer) {
 }
 
 TEST_F(LaneSenderTest, DialsOnlyOnceItsEntryIsKnown) {
-  ChannelOpen open;
-  open.from = kSelf;
-  open.to = kPeer;
-  open.lane = kLane;
-  open.lanes = 2;
-  open.stream_id = kStream;
-  auto sender =
-      std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r", open, outbox_);
+  auto sender = std::make_shared<LaneSender>(host_, clock_, random_, timings_, peer_, "r",
+                                             OpenFor(0), outbox_);
   sender->Start();
   EXPECT_EQ(sender->state(), LaneSender::State::kIdle);
   EXPECT_TRUE(host_.opens().empty());

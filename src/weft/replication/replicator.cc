@@ -277,8 +277,8 @@ void RegionReplicator::ForgetEarlierEntry(uint64_t member, int64_t entered_at) {
   }
   // It left (its lease expired, or it was expelled) and entered again, before any view here
   // showed it gone. It rejoins with an empty copy and new streams: the lanes, backlog and join
-  // state of its earlier entry go now. Its holding went when it entered as a joiner. Its
-  // inbound lanes stay: the stream this news came on may be the new entry's.
+  // state of its earlier entry go now. Its holding went when it entered as a joiner. Only the
+  // earlier entry's inbound lanes go: the stream this news came on may be the new entry's.
   WEFT_LOG_INFO("region {}: member {} entered the group again (revision {}, was {})",
                 options_.region, NameOf(member), entered_at, peer->entered_at);
   if (complete()) {
@@ -513,9 +513,10 @@ void RegionReplicator::TurnActive() {
   // Departures seen while this member was not ACTIVE in its own eyes — joining, or entered
   // ACTIVE with the answer lost and retried: joiners that listed it wait for its RepairDone
   // (seed 1586 of the registry-cut model waited in flush for good).
+  // Out of the list first: RepairClaim reads it.
   const std::vector<std::pair<uint64_t, int64_t>> deferred = std::exchange(repairs_deferred_, {});
-  for (const auto& [origin, entry] : deferred) {
-    RepairDeparted(origin);
+  for (const auto& departed : deferred) {
+    RepairDeparted(departed.first);
   }
 }
 
