@@ -100,6 +100,10 @@ void Oracle::CheckRead(SimMember& member, const std::string& key, int64_t starte
   }
 }
 
+int64_t Oracle::LatestWallUnixMs(SimMember& member) const {
+  return latest_wall_unix_ms_ ? latest_wall_unix_ms_() : member.clock().NowUnixMs();
+}
+
 void Oracle::ExpectLocalEvent(SimMember& member, size_t write) {
   members_[member.id()].local = write;
 }
@@ -275,17 +279,18 @@ void Oracle::OnChangeArriving(SimMember& member, uint64_t from,
     }
   }
   pending.notional = pending.expected && !pending.old_value && post.tombstone;
-  // Expiry is local: a value may have expired here before a delete made elsewhere arrives
-  // (clocks differ), and deleting an expired key changes nothing.
-  pending.may_be_silent =
-      pending.expected && post.tombstone && last.any && last.last_expire_at_unix_ms != 0;
-  // A change whose own expiry has passed here changes nothing observable: a reconcile may
-  // already have taken it in silently (expired over expired), and then it arrives as a
-  // duplicate.
-  if (pending.expected && post.expire_at_unix_ms != 0 &&
-      post.expire_at_unix_ms <= member.clock().NowUnixMs()) {
-    pending.may_be_silent = true;
-  }
+  // Expiry makes no event, and a member takes an expiry from whichever member noticed it first
+  // (storage::Supersedes). So a change may be silent when: it is a write's expiry (a tombstone
+  // under the write's own version, shipped by an image or a repair); its own expiry has passed
+  // on some member's clock (the expiry may be here already, or a reconcile took the write in
+  // expired, and the write then arrives as a duplicate); it deletes a value with an expiry,
+  // which may have expired here first.
+  const WriteRecord* write = Find(post.version);
+  const bool is_expiry = post.tombstone && write != nullptr && write->value.has_value();
+  const bool expired_somewhere =
+      post.expire_at_unix_ms != 0 && post.expire_at_unix_ms <= LatestWallUnixMs(member);
+  const bool deletes_volatile = post.tombstone && last.any && last.last_expire_at_unix_ms != 0;
+  pending.may_be_silent = pending.expected && (is_expiry || expired_somewhere || deletes_volatile);
   state.pending = pending;
 }
 

@@ -12,7 +12,9 @@
 //               decides); otherwise when it is newer than the stored entry. A first event's old
 //               value is the pre-image its origin shipped, checked against what the origin
 //               really held. An event not made by an arrival or a local write (a correction)
-//               must carry a real change, newer than the key's last event.
+//               must carry a real change, newer than the key's last event. Expiry makes no
+//               event, and a member takes a write's expiry from whichever member noticed it
+//               first: a write whose expiry passed on any member's clock may be silent.
 //  complete     when a joiner turns ACTIVE it holds every entry its provider held when the join
 //               stabilized, or something newer.
 //  counters     on every lane, received never exceeds sent (same stream).
@@ -28,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -78,6 +81,11 @@ class Oracle {
                  int64_t acked_by_us);
 
   // --- the members ---
+  // The latest wall clock of any member, crashed ones included: an expiry noticed by the member
+  // whose clock is furthest ahead may reach every other (storage::Supersedes).
+  void set_latest_wall_clock(std::function<int64_t()> latest_unix_ms) {
+    latest_wall_unix_ms_ = std::move(latest_unix_ms);
+  }
   void OnEvent(SimMember& member, const replication::ChangeEvent& event);
   void OnChangeArriving(SimMember& member, uint64_t from, const replication::ChangeRecord& change);
   void OnChangeApplied(SimMember& member, uint64_t from, const replication::ChangeRecord& change);
@@ -117,7 +125,7 @@ class Oracle {
   struct Pending {
     bool expected = false;       // the arriving change must make an event
     bool notional = false;       // ... which is silent (a delete of an absent key)
-    bool may_be_silent = false;  // a delete after a value with an expiry: it may have expired
+    bool may_be_silent = false;  // it may have expired (here, or on a clock ahead of ours)
     std::optional<std::string> old_value;  // the event's expected old value, if known
     bool check_old = false;
     uint64_t events_before = 0;
@@ -138,6 +146,7 @@ class Oracle {
   };
 
   std::string Where(SimMember& member, std::string_view key) const;
+  int64_t LatestWallUnixMs(SimMember& member) const;
   const WriteRecord* Find(const storage::Version& version) const;
   void Record(SimMember& member, const std::string& key, const storage::Version& version,
               std::optional<std::string> new_value);
@@ -149,6 +158,7 @@ class Oracle {
   std::vector<std::string> failures_;
   uint64_t events_seen_ = 0;
   int rejoins_ = 0;
+  std::function<int64_t()> latest_wall_unix_ms_;
 };
 
 }  // namespace weft::sim

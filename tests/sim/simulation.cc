@@ -162,6 +162,13 @@ Simulation::Simulation(SimPlan plan, replication::ProtocolBreaks breaks, bool ve
       registry_(loop_, random_, SimRegistryOptions{}),
       world_{loop_, network_, registry_, oracle_, nullptr} {
   loop_.set_verbose(verbose);
+  oracle_.set_latest_wall_clock([this] {
+    int64_t latest = 0;
+    for (const std::unique_ptr<SimMember>& member : members_) {
+      latest = std::max(latest, member->clock().NowUnixMs());
+    }
+    return latest;
+  });
   registry_.set_transient_error_one_in(plan_.transient_error_one_in);
   world_.on_phase = [this](SimMember& member, replication::JoinPhase from,
                            replication::JoinPhase to) {

@@ -79,8 +79,12 @@ void Applier::ApplyActive(const ChangeRecord& change) {
   const storage::EntryView& post = change.post;
   base_.WithKey(post.key, [&](storage::LockedKeys& keys) {
     const std::optional<storage::EntryView> held = keys.FindAny(post.key);
-    if (held && !post.version.NewerThan(held->version)) {
+    if (held && !storage::Supersedes(post, *held)) {
       return;  // a loser or a duplicate: no event
+    }
+    if (held && storage::IsExpiryOf(post, *held)) {
+      keys.ApplyIfNewer(post);  // expired on a clock ahead of ours: silent, as expiry is here
+      return;
     }
     const std::optional<std::string_view> old_value = LiveValue(held);
     EmitChange(consumer_, region_, post.key, old_value, post);
@@ -93,11 +97,15 @@ void Applier::ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base
   const storage::EntryView& post = change.post;
   index_->store.WithKey(post.key, [&](storage::LockedKeys& index) {
     const std::optional<storage::EntryView> last = index.FindAny(post.key);
-    if (last && !post.version.NewerThan(last->version)) {
+    if (last && !storage::Supersedes(post, *last)) {
       return;  // the key's last event is as new: a duplicate or a loser
     }
+    // The expiry of the write the key holds (noticed on a clock ahead of ours) makes no event,
+    // as expiry makes none here; the index and the base store both take it, so that they agree.
+    bool expiry = false;
     std::optional<std::string_view> old_value;
     if (last) {
+      expiry = storage::IsExpiryOf(post, *last);
       old_value = LiveValue(last);
     } else if (change.has_pre) {
       if (change.pre_present) {
@@ -109,12 +117,16 @@ void Applier::ApplyIndexed(const ChangeRecord& change, storage::LockedKeys* base
       // best account left of what the key held.
       ++without_pre_image_;
       WEFT_CHECK(base != nullptr);
-      old_value = LiveValue(base->FindAny(post.key));
+      const std::optional<storage::EntryView> held = base->FindAny(post.key);
+      expiry = held && storage::IsExpiryOf(post, *held);
+      old_value = LiveValue(held);
     }
-    EmitChange(consumer_, region_, post.key, old_value, post);
-    recent_.Record(post.key, post.version, /*pre_known=*/true, old_value, clock_.NowUnixMs());
+    if (!expiry) {
+      EmitChange(consumer_, region_, post.key, old_value, post);
+      recent_.Record(post.key, post.version, /*pre_known=*/true, old_value, clock_.NowUnixMs());
+      ++postimage_changes_;
+    }
     index.ApplyIfNewer(post);
-    ++postimage_changes_;
   });
   if (write_base) {
     base->ApplyIfNewer(post);
@@ -180,13 +192,15 @@ void Applier::ReconcileKey(std::string_view key) {
         return;
       }
       const std::optional<storage::EntryView> held = base.FindAny(key);
-      if (!held || last->version.NewerThan(held->version)) {
+      if (!held || storage::Supersedes(*last, *held)) {
         if (!break_image_overwrites_postimage) {
           base.ApplyIfNewer(*last);
         }
         return;
       }
       if (held->version == last->version) {
+        // The same write; or the image brought its expiry, which the index takes silently.
+        index.ApplyIfNewer(*held);
         return;
       }
       // The base store holds a newer change than the key's last event: that change becomes

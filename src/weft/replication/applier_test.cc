@@ -158,6 +158,23 @@ TEST_F(ApplierTest, ActiveDeletionOfAnAbsentKeyMakesNoEventButKeepsTheTombstone)
   EXPECT_TRUE(consumer_.events.empty());
 }
 
+TEST_F(ApplierTest, AnExpiryFromAClockAheadIsTakenSilently) {
+  // The write lives until an hour from now on this clock; a member whose clock is ahead
+  // reports its expiry (a tombstone under the write's own version). Expiry makes no event.
+  ChangeRecord write = Change("k", "v", 20);
+  write.post.expire_at_unix_ms = clock_.NowUnixMs() + 3'600'000;
+  applier_.Apply(write);
+  ASSERT_EQ(consumer_.events.size(), 1u);
+
+  applier_.Apply(Deletion("k", 20));
+  EXPECT_EQ(consumer_.events.size(), 1u);
+  ASSERT_TRUE(HeldIn(base_, "k").has_value());
+  EXPECT_TRUE(HeldIn(base_, "k")->tombstone);
+  applier_.Apply(write);  // the write again (a repair): the expiry stands
+  EXPECT_EQ(consumer_.events.size(), 1u);
+  EXPECT_TRUE(HeldIn(base_, "k")->tombstone);
+}
+
 TEST_F(ApplierTest, JoiningDecidesAgainstTheIndexOnly) {
   applier_.BeginJoin();
   ASSERT_EQ(applier_.mode(), Applier::Mode::kJoining);
@@ -262,6 +279,37 @@ TEST_F(ApplierTest, ReconcileCopiesNewerIndexEntriesIntoTheBase) {
   EXPECT_EQ(HeldIn(base_, "missing")->value, "live");
   EXPECT_TRUE(HeldIn(base_, "deleted")->tombstone);
   EXPECT_EQ(HeldIn(base_, "deleted")->version, At(52));
+}
+
+TEST_F(ApplierTest, ReconcileLeavesIndexAndBaseAgreeingOnAnExpiry) {
+  // Seed 79497838 of the simulator: a departure repair brought a write's expiry into the index
+  // (the repairer's clock was ahead), the image brought the write itself into the base store.
+  // Equal versions; before the fix each store kept its own, and once the base decided events
+  // their old values showed a value no event had. And the other way round.
+  applier_.BeginJoin();
+  Put(base_, "k1", "v", 20);           // image: the write, live on this clock
+  applier_.Apply(Deletion("k1", 20));  // repair (no pre-image): its expiry
+  Put(base_, "k2", std::nullopt, 30);  // image: the expiry
+  ChangeRecord live = WithPre(Change("k2", "w", 30), std::nullopt);
+  live.post.expire_at_unix_ms = clock_.NowUnixMs() + 3'600'000;
+  applier_.Apply(live);  // the write, live, made an event
+  ASSERT_EQ(consumer_.events.size(), 1u);
+  EXPECT_EQ(consumer_.events[0].key, "k2");
+
+  applier_.BeginMerge();
+  ReconcileAll();
+  EXPECT_EQ(consumer_.events.size(), 1u);  // expiry makes no event
+  for (std::string_view key : {"k1", "k2"}) {
+    SCOPED_TRACE(key);
+    ASSERT_TRUE(HeldIn(base_, key).has_value());
+    ASSERT_TRUE(HeldIn(*applier_.index(), key).has_value());
+    EXPECT_TRUE(HeldIn(base_, key)->tombstone);
+    EXPECT_TRUE(HeldIn(*applier_.index(), key)->tombstone);
+  }
+  applier_.EndJoin();
+  applier_.Apply(Change("k1", "next", 40));
+  ASSERT_EQ(consumer_.events.size(), 2u);
+  EXPECT_EQ(consumer_.events[1].old_value, std::nullopt);
 }
 
 TEST_F(ApplierTest, ReconcileEmitsOneCorrectionWhereTheBaseIsNewer) {

@@ -48,6 +48,23 @@ struct EntryView {
   bool tombstone = false;
 };
 
+// The expiry of a write, as another member may report it: a tombstone under the write's own
+// version (an entry whose expiry has come becomes one; shard.h).
+inline bool IsExpiryOf(const EntryView& change, const EntryView& held) {
+  return change.tombstone && !held.tombstone && change.version == held.version;
+}
+
+// The one order in which a member takes entries for a key (ApplyIfNewer, and the replication
+// path deciding events): a newer version wins, and at equal versions the write's expiry wins
+// over the write. Members notice an expiry on their own clocks, so the first whose clock passes
+// it may ship the tombstone (in an image or a repair) to one whose clock has not: the receiver
+// takes it, and the write reads as absent there up to a clock skew early. Never the other way
+// round (a live copy of the write does not undo its expiry), so every member ends at the same
+// entry in whatever order the two reports arrive. docs/design/storage.md, "Expiry".
+inline bool Supersedes(const EntryView& change, const EntryView& held) {
+  return change.version.NewerThan(held.version) || IsExpiryOf(change, held);
+}
+
 class Entry;
 
 struct EntryDeleter {

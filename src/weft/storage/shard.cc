@@ -120,7 +120,7 @@ bool Shard::Delete(std::string_view key, uint64_t hash, const Version& version,
 
 bool Shard::ApplyIfNewer(const EntryView& change, uint64_t hash, const Clock& clock) {
   Entry* current = dict_.Find(change.key, hash);
-  if (current != nullptr && !change.version.NewerThan(current->version())) {
+  if (current != nullptr && !Supersedes(change, current->View())) {
     return false;
   }
   const bool already_expired = !change.tombstone && change.expire_at_unix_ms != 0 &&

@@ -74,9 +74,10 @@ class alignas(64) Shard {
   bool Delete(std::string_view key, uint64_t hash, const Version& version, const Clock& clock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Stores `change` (a value or a tombstone) if its version is newer than the version the key
-  // holds, live, expired or tombstone, or if the key holds nothing. A live change whose expiry
-  // has already passed is stored as the tombstone it would become. Returns true if stored.
+  // Stores `change` (a value or a tombstone) if it supersedes what the key holds, live, expired
+  // or tombstone (a newer version, or the expiry of the held write: Supersedes in entry.h), or
+  // if the key holds nothing. A live change whose expiry has already passed is stored as the
+  // tombstone it would become. Returns true if stored.
   bool ApplyIfNewer(const EntryView& change, uint64_t hash, const Clock& clock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -111,8 +111,9 @@ class LockedKeys {
   std::optional<EntryView> FindAny(std::string_view key);
 
   // Replication and image path: stores `change` (value or tombstone, with its version and
-  // expiry) only if change.version is newer than the version held for change.key, or nothing is
-  // held. Returns true if stored.
+  // expiry) only if nothing is held for change.key or `change` supersedes it (a newer version,
+  // or the held write's expiry noticed on another member's clock: Supersedes). Returns true if
+  // stored.
   bool ApplyIfNewer(const EntryView& change);
 
  private:

@@ -260,6 +260,36 @@ TEST_F(StoreTest, AnExpiredEntryStillBeatsOlderChanges) {
   EXPECT_EQ(Get(store, "k"), std::nullopt);
 }
 
+TEST_F(StoreTest, AWritesExpiryReportedElsewhereSupersedesTheWriteNeverTheReverse) {
+  // A member whose clock is ahead ships a write it has expired as a tombstone under the write's
+  // own version. Both members must end at that tombstone whichever copy comes first.
+  const Version version{StampAtUnixMs(clock_.NowUnixMs()), 4, 7};
+  const int64_t expire_at = clock_.NowUnixMs() + 60'000;  // still live on this clock
+  const EntryView write{"k", "v", version, expire_at, false};
+  const EntryView expiry{"k", "", version, 0, true};
+
+  Store write_first(Options(), clock_);
+  write_first.WithKey("k", [&](LockedKeys& keys) {
+    EXPECT_TRUE(keys.ApplyIfNewer(write));
+    EXPECT_TRUE(keys.ApplyIfNewer(expiry));
+    EXPECT_FALSE(keys.ApplyIfNewer(expiry));  // a duplicate
+    EXPECT_FALSE(keys.Find("k").has_value());
+  });
+  Store expiry_first(Options(), clock_);
+  expiry_first.WithKey("k", [&](LockedKeys& keys) {
+    EXPECT_TRUE(keys.ApplyIfNewer(expiry));
+    EXPECT_FALSE(keys.ApplyIfNewer(write));  // the live copy does not undo the expiry
+    EXPECT_FALSE(keys.Find("k").has_value());
+  });
+  EXPECT_EQ(write_first.VolatileKeyCount(), 0u);
+  EXPECT_EQ(write_first.TombstoneCount(), 1u);
+  EXPECT_EQ(write_first.Digest(), expiry_first.Digest());
+  // A delete is a change of its own, with its own version: it never shares the write's.
+  EXPECT_TRUE(Supersedes(expiry, write));
+  EXPECT_FALSE(Supersedes(write, expiry));
+  EXPECT_FALSE(Supersedes(expiry, expiry));
+}
+
 TEST_F(StoreTest, ApplyingAnAlreadyExpiredChangeStoresATombstone) {
   Store store(Options(), clock_);
   const Version version{StampAtUnixMs(clock_.NowUnixMs()), 9, 1};
