@@ -278,6 +278,20 @@ void Oracle::OnChangeArriving(SimMember& member, uint64_t from,
       }
     }
   }
+  const bool expired_somewhere =
+      post.expire_at_unix_ms != 0 && post.expire_at_unix_ms <= LatestWallUnixMs(member);
+  // A write that the store holds already, live, and that never made an event here, arriving from
+  // its origin after the join was released: the image carried it, and its live copy came too
+  // late for the index to report it. The flush exists so that every change the image could
+  // carry arrives before the release; otherwise this change's event is lost.
+  if (mode == replication::Applier::Mode::kActive && from == post.version.origin &&
+      held_version == post.version && held_live && !expired_somewhere &&
+      !state.event_old.contains({post.version.origin, post.version.seq})) {
+    Fail(
+        fmt::format("events: {} change {} arrived after the join was released; the image had "
+                    "brought it and no event ever showed it",
+                    Where(member, key), Show(post.version)));
+  }
   pending.notional = pending.expected && !pending.old_value && post.tombstone;
   // Expiry makes no event, and a member takes an expiry from whichever member noticed it first
   // (storage::Supersedes). So a change may be silent when: it is a write's expiry (a tombstone
@@ -287,8 +301,6 @@ void Oracle::OnChangeArriving(SimMember& member, uint64_t from,
   // which may have expired here first.
   const WriteRecord* write = Find(post.version);
   const bool is_expiry = post.tombstone && write != nullptr && write->value.has_value();
-  const bool expired_somewhere =
-      post.expire_at_unix_ms != 0 && post.expire_at_unix_ms <= LatestWallUnixMs(member);
   const bool deletes_volatile = post.tombstone && last.any && last.last_expire_at_unix_ms != 0;
   pending.may_be_silent = pending.expected && (is_expiry || expired_somewhere || deletes_volatile);
   state.pending = pending;

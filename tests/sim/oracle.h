@@ -14,7 +14,9 @@
 //               really held. An event not made by an arrival or a local write (a correction)
 //               must carry a real change, newer than the key's last event. Expiry makes no
 //               event, and a member takes a write's expiry from whichever member noticed it
-//               first: a write whose expiry passed on any member's clock may be silent.
+//               first: a write whose expiry passed on any member's clock may be silent. A
+//               write arriving from its origin after the join was released, held already (the
+//               image) and never shown by an event, is a lost event.
 //  complete     when a joiner turns ACTIVE it holds every entry its provider held when the join
 //               stabilized, or something newer.
 //  counters     on every lane, received never exceeds sent (same stream).

@@ -284,6 +284,31 @@ SimResult DroppedMembersLateStreamsAreRefused(Simulation& sim) {
   return sim.Finish(sim.Settle(60 * kSecond));
 }
 
+// Item 7's break `release-before-flush`: the joiner frees its event index only once every
+// member's JoinFlush has come. b's write reaches the provider, and so the image, while b's lane
+// to the joiner holds it back; a joiner that released without b's flush would apply the live
+// copy afterwards, find it in its store already (the image's), and never report it.
+SimResult ReleaseWaitsForEveryFlush(Simulation& sim) {
+  SimMember* a = Founder(sim);
+  SimMember* b = Joined(sim);
+  WriteKeys(sim, a, "before", 5);
+  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  if (!HoldBeforeImage(sim, n)) {
+    sim.oracle().Fail("scenario: the joiner never stabilized");
+    return sim.Finish(false);
+  }
+  sim.network().CutLanes(b->id(), n->id(), 3 * kSecond);
+  sim.Write(b, "held-back", false, [](bool) {});
+  sim.RunUntil([&] { return Holds(a, "held-back"); }, 1 * kSecond);
+  n->replicator().HoldPhase(JoinPhase::kImage, false);
+  if (!sim.RunUntil([&] { return Phase(n) == JoinPhase::kFlush || Serving(n); }, 10 * kSecond) ||
+      !Holds(n, "held-back")) {
+    sim.oracle().Fail("scenario: the image did not bring the held-back write");
+    return sim.Finish(false);
+  }
+  return sim.Finish(sim.Settle(60 * kSecond));
+}
+
 struct Scenario {
   const char* name;
   const char* what;
@@ -316,6 +341,10 @@ constexpr Scenario kScenarios[] = {
      "seed 1624: a member dropped from the group that does not know it yet opens its lanes "
      "again; nobody applies its late writes",
      DroppedMembersLateStreamsAreRefused, replication::ReplicationMode::kAsync},
+    {"release-waits-for-every-flush",
+     "break release-before-flush: a write the image brought whose live copy is held back "
+     "still makes its event on the joiner",
+     ReleaseWaitsForEveryFlush},
 };
 
 }  // namespace

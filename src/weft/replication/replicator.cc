@@ -486,11 +486,14 @@ void RegionReplicator::OnBecameActive(const membership::GroupView& view) {
   }
   // Pre-images go exactly to the members this view lists as joining: one that turned ACTIVE
   // before us will never send us its JoinComplete (it did not know us ACTIVE), so pre-images
-  // set while we were joining must not outlive this moment.
+  // set while we were joining must not outlive this moment. Nor to one listed joining whose
+  // JoinReleased came already (it turned ACTIVE after this view's transaction and released
+  // before we heard our answer; fresh seed 242519262): that news will not come again.
   for (const membership::GroupMember& member : view.members) {
     if (member.info.member_id != self_.member_id && !options_.breaks.keep_pre_images_at_active) {
-      roles_->peers.SetWantsPreImage(member.info.member_id,
-                                     member.state == membership::MemberState::kInitializing);
+      roles_->peers.SetWantsPreImage(
+          member.info.member_id, member.state == membership::MemberState::kInitializing &&
+                                     roles_->peers.JoinsAsOf(member.info.member_id, view.revision));
     }
   }
   // Until the join is released, local writes keep the post-image store (the event index)
