@@ -128,6 +128,7 @@ void JoinDriver::BeginAttempt() {
   intent.member = provider;
   intent.members = active;
   intent.revision = entered_revision_;
+  intent.view_revision = host_.view().revision;
   intent.name = env_.self.name;
   intent.peer_address = env_.self.peer_address;
   intent.client_address = env_.self.client_address;

@@ -10,12 +10,13 @@ namespace weft::replication {
 
 JoinService::JoinService(const RegionEnv& env, Peers& peers, WritePath& write_path,
                          storage::Store& store, std::function<bool()> active,
-                         JoinServiceObserver* observer)
+                         std::function<int64_t()> view_revision, JoinServiceObserver* observer)
     : env_(env),
       peers_(peers),
       write_path_(write_path),
       store_(store),
       active_(std::move(active)),
+      view_revision_(std::move(view_revision)),
       observer_(observer) {}
 
 JoinService::~JoinService() {
@@ -54,6 +55,7 @@ void JoinService::OnJoinIntent(uint64_t joiner, const ControlRecord& intent) {
   if (provider == env_.self.member_id) {
     Stabilization& stabilization = stabilizations_[intent.join_id];
     stabilization.joiner = joiner;
+    stabilization.view_revision = intent.view_revision;
     for (uint64_t member : intent.members) {
       if (member != env_.self.member_id && peers_.Find(member) != nullptr) {
         stabilization.waiting.insert(member);
@@ -160,7 +162,12 @@ bool JoinService::Satisfied(uint64_t member, const Marker& marker) {
 void JoinService::CheckStabilizations() {
   for (auto it = stabilizations_.begin(); it != stabilizations_.end();) {
     Stabilization& s = it->second;
-    if (!s.self_marked) {
+    // The joiner named the members to mark from its view. One that view no longer lists may
+    // have been dropped without knowing (cut off from etcd) and still be writing to us: until
+    // our own view has caught up, we still apply those writes and acknowledge them, and it
+    // acknowledges sync writes the joiner will not get from this image (seed 9659). Once our
+    // view has it gone, its streams are ended here (Peers::EndInbound) before the cut.
+    if (!s.self_marked || view_revision_() < s.view_revision) {
       ++it;
       continue;
     }

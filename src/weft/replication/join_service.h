@@ -9,7 +9,8 @@
 //      IntentAck with the reason, so the joiner retries instead of waiting.
 // P does 1-2 for itself and then stabilizes (Phase C): it waits until, for every member named in
 // the intent, the reception counter of each lane from that member (on the marker's stream) has
-// reached the marker's counter — or the member left — and then sends Stabilized to N. Only then
+// reached the marker's counter — or the member left — and until its own registry view has
+// reached the one N named its members from, and then sends Stabilized to N. Only then
 // may N's ImageRequest for that join be admitted, once, and only from N.
 // On JoinComplete from N, M sends JoinFlush on every lane (no change the image could have carried
 // follows it); on JoinReleased, M stops sending N pre-images. Tombstone purging pauses while any
@@ -53,9 +54,12 @@ class JoinServiceObserver {
 
 class JoinService {
  public:
-  // `active` says whether this member holds a complete copy (may mark and provide).
+  // `active` says whether this member holds a complete copy (may mark and provide);
+  // `view_revision` is the revision of this member's registry view (CheckStabilizations runs
+  // again whenever it moves).
   JoinService(const RegionEnv& env, Peers& peers, WritePath& write_path, storage::Store& store,
-              std::function<bool()> active, JoinServiceObserver* observer);
+              std::function<bool()> active, std::function<int64_t()> view_revision,
+              JoinServiceObserver* observer);
   ~JoinService();
 
   void OnJoinIntent(uint64_t joiner, const ControlRecord& intent);
@@ -90,7 +94,8 @@ class JoinService {
   };
   struct Stabilization {
     uint64_t joiner = 0;
-    bool self_marked = false;  // this provider's own drain is done
+    bool self_marked = false;   // this provider's own drain is done
+    int64_t view_revision = 0;  // the joiner's view: this provider's must reach it
     std::set<uint64_t> waiting;
     std::map<uint64_t, Marker> markers;
   };
@@ -115,6 +120,7 @@ class JoinService {
   WritePath& write_path_;
   storage::Store& store_;
   const std::function<bool()> active_;
+  const std::function<int64_t()> view_revision_;
   JoinServiceObserver* const observer_;
 
   std::vector<PendingMark> pending_marks_;

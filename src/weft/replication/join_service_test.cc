@@ -80,7 +80,8 @@ class JoinServiceTest : public ::testing::Test {
         [this](uint64_t epoch) { host_.Post([this, epoch] { service_->OnDrained(epoch); }); });
     peers_ = std::make_unique<Peers>(env_, *path_, peer_history_);
     service_ = std::make_unique<JoinService>(
-        env_, *peers_, *path_, store_, [this] { return active_; }, &observer_);
+        env_, *peers_, *path_, store_, [this] { return active_; },
+        [this] { return view_revision_; }, &observer_);
   }
 
   // The joiner's intent: join kJoinId with `provider`, having told `members`.
@@ -180,6 +181,7 @@ class JoinServiceTest : public ::testing::Test {
   const RegionEnv env_{options_, self_, host_, clock_, random_};
   storage::Store store_{storage::StoreOptions{.shard_count = 16}, clock_};
   bool active_ = true;
+  int64_t view_revision_ = 0;
   RecordingObserver observer_;
   std::unique_ptr<WritePath> path_;
   PeerHistory peer_history_;
@@ -375,6 +377,22 @@ TEST_F(JoinServiceTest, ProviderWaitsForItsOwnDrainToo) {
   const std::vector<SentRecord> to_joiner = TakeSent(kJoiner);
   EXPECT_EQ(OfKind(to_joiner, RecordKind::kIntentAck).size(), 1u);
   EXPECT_EQ(OfKind(to_joiner, RecordKind::kStabilized).size(), 1u);
+}
+
+TEST_F(JoinServiceTest, ProviderWaitsUntilItsViewReachesTheJoiners) {
+  // Seed 9659: the joiner's view no longer lists a member that this provider's lagging view
+  // still has (dropped by etcd without knowing it, it goes on writing to us). Stabilizing
+  // before our view drops it too would cut the image while we still apply its writes.
+  view_revision_ = 7;
+  ControlRecord intent = Intent(kSelf, {kSelf});
+  intent.view_revision = 8;
+  service_->OnJoinIntent(kJoiner, intent);
+  host_.RunDue();
+  EXPECT_TRUE(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).empty());
+
+  view_revision_ = 8;
+  service_->CheckStabilizations();
+  EXPECT_EQ(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).size(), 1u);
 }
 
 TEST_F(JoinServiceTest, MemberThatLeftIsNotWaitedFor) {

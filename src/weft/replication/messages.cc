@@ -96,6 +96,7 @@ void EncodeControlBody(std::string* out, const ControlRecord& control) {
   writer.U64(control.join_id);
   writer.U64(control.member);
   writer.U64(static_cast<uint64_t>(control.revision));
+  writer.U64(static_cast<uint64_t>(control.view_revision));
   EncodeIds(writer, control.members);
   EncodeIds(writer, control.counters);
   EncodeIds(writer, control.streams);
@@ -138,6 +139,7 @@ StatusOr<bool> RecordReader::Next(Record* record) {
     control.join_id = reader.U64();
     control.member = reader.U64();
     control.revision = static_cast<int64_t>(reader.U64());
+    control.view_revision = static_cast<int64_t>(reader.U64());
     control.members = DecodeIds(reader);
     control.counters = DecodeIds(reader);
     control.streams = DecodeIds(reader);

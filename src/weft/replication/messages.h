@@ -76,6 +76,7 @@ struct ControlRecord {
   // JoinIntent: provider; StateMarker: joiner; RepairDone: the departed origin.
   uint64_t member = 0;
   int64_t revision = 0;            // JoinIntent: registry revision of the joiner's entry
+  int64_t view_revision = 0;       // JoinIntent: revision of the view `members` comes from
   std::vector<uint64_t> members;   // JoinIntent: the ACTIVE members N told
   std::vector<uint64_t> counters;  // StateMarker: sent[M->P, lane] per lane
   std::vector<uint64_t> streams;   // StateMarker: the stream id of each lane M->P

@@ -49,6 +49,8 @@ TEST(MessagesTest, TombstoneAndControlRecords) {
   ControlRecord control;
   control.join_id = 42;
   control.member = 5;
+  control.revision = 7;
+  control.view_revision = 9;
   control.members = {1, 2, 3};
   control.counters = {10, 20};
   control.name = "m4";
@@ -64,6 +66,8 @@ TEST(MessagesTest, TombstoneAndControlRecords) {
   ASSERT_TRUE(*reader.Next(&record));
   EXPECT_EQ(record.kind, RecordKind::kStateMarker);
   EXPECT_EQ(record.control.join_id, 42u);
+  EXPECT_EQ(record.control.revision, 7);
+  EXPECT_EQ(record.control.view_revision, 9);
   EXPECT_EQ(record.control.members, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(record.control.counters, (std::vector<uint64_t>{10, 20}));
   EXPECT_EQ(record.control.peer_address, "127.0.0.1:7004");

@@ -47,7 +47,8 @@ RegionReplicator::Roles::Roles(RegionReplicator& r)
       applier(r.options_.region, r.store_, r.versions_, r.consumer_, r.recent_, r.clock_,
               r.options_.postimage_shard_count),
       service(
-          r.env_, peers, r.write_path_, r.store_, [&r] { return r.complete(); }, r.observer_),
+          r.env_, peers, r.write_path_, r.store_, [&r] { return r.complete(); },
+          [&r] { return r.view_.revision; }, r.observer_),
       driver(r.env_, r, peers, applier, r.write_path_, r.store_, r.versions_, r.recent_) {
   applier.break_image_overwrites_postimage = r.options_.breaks.image_overwrites_postimage;
   applier.break_stale_reconcile = r.options_.breaks.stale_reconcile;
