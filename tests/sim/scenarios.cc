@@ -148,9 +148,15 @@ SimResult SecondJoinerDuringRelease(Simulation& sim) {
   n1->replicator().HoldPhase(JoinPhase::kIncorporate, false);
   sim.RunUntil([&] { return n1->replicator().join().releasing(); }, 20 * kSecond);
   SimMember* n2 = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  n2->replicator().HoldPhase(JoinPhase::kIncorporate, true);
   sim.RunUntil([&] { return Phase(n1) == JoinPhase::kNone; }, 10 * kSecond);
-  // n1 writes while n2 joins: n2 must get every one of them.
+  sim.RunUntil(
+      [&] { return n2->replicator().join().progress().held_at == JoinPhase::kIncorporate; },
+      10 * kSecond);
+  // n1 writes after n2's image, while n2 is still joining: they reach n2 only on n1's lanes,
+  // and n2 must get every one of them.
   WriteKeys(sim, n1, "after", 200);
+  n2->replicator().HoldPhase(JoinPhase::kIncorporate, false);
   sim.RunUntil([&] { return Serving(n2); }, 30 * kSecond);
   WriteKeys(sim, n1, "later", 50);
   return sim.Finish(sim.Settle(60 * kSecond));
