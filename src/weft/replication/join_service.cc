@@ -10,13 +10,13 @@ namespace weft::replication {
 
 JoinService::JoinService(const RegionEnv& env, Peers& peers, WritePath& write_path,
                          storage::Store& store, std::function<bool()> active,
-                         std::function<int64_t()> view_revision, JoinServiceObserver* observer)
+                         std::function<bool(int64_t)> view_at_least, JoinServiceObserver* observer)
     : env_(env),
       peers_(peers),
       write_path_(write_path),
       store_(store),
       active_(std::move(active)),
-      view_revision_(std::move(view_revision)),
+      view_at_least_(std::move(view_at_least)),
       observer_(observer) {}
 
 JoinService::~JoinService() {
@@ -167,7 +167,7 @@ void JoinService::CheckStabilizations() {
     // our own view has caught up, we still apply those writes and acknowledge them, and it
     // acknowledges sync writes the joiner will not get from this image (seed 9659). Once our
     // view has it gone, its streams are ended here (Peers::EndInbound) before the cut.
-    if (!s.self_marked || view_revision_() < s.view_revision) {
+    if (!s.self_marked || !view_at_least_(s.view_revision)) {
       ++it;
       continue;
     }
@@ -258,6 +258,9 @@ void JoinService::OnTick() {
   std::erase_if(stabilized_, [&](const auto& entry) {
     return now_us - entry.second.at_us > env_.options.stabilized_ttl_ms * 1000;
   });
+  if (!stabilizations_.empty()) {
+    CheckStabilizations();  // a fresh read of the group may have failed: ask again
+  }
 }
 
 void JoinService::PausePurge(uint64_t joiner) {

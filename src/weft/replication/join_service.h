@@ -54,11 +54,13 @@ class JoinServiceObserver {
 
 class JoinService {
  public:
-  // `active` says whether this member holds a complete copy (may mark and provide);
-  // `view_revision` is the revision of this member's registry view (CheckStabilizations runs
-  // again whenever it moves).
+  // `active` says whether this member holds a complete copy (may mark and provide).
+  // `view_at_least(revision)` says whether this member's registry view is at `revision` or
+  // newer; if not, it has the group read afresh (a watch delivers only changes of this
+  // region, so it may never reach a revision that other changes of the registry made).
+  // CheckStabilizations runs again whenever the view moves, and every tick.
   JoinService(const RegionEnv& env, Peers& peers, WritePath& write_path, storage::Store& store,
-              std::function<bool()> active, std::function<int64_t()> view_revision,
+              std::function<bool()> active, std::function<bool(int64_t)> view_at_least,
               JoinServiceObserver* observer);
   ~JoinService();
 
@@ -120,7 +122,7 @@ class JoinService {
   WritePath& write_path_;
   storage::Store& store_;
   const std::function<bool()> active_;
-  const std::function<int64_t()> view_revision_;
+  const std::function<bool(int64_t)> view_at_least_;
   JoinServiceObserver* const observer_;
 
   std::vector<PendingMark> pending_marks_;

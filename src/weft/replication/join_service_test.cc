@@ -81,7 +81,11 @@ class JoinServiceTest : public ::testing::Test {
     peers_ = std::make_unique<Peers>(env_, *path_, peer_history_);
     service_ = std::make_unique<JoinService>(
         env_, *peers_, *path_, store_, [this] { return active_; },
-        [this] { return view_revision_; }, &observer_);
+        [this](int64_t revision) {
+          view_reads_ += view_revision_ < revision ? 1 : 0;
+          return view_revision_ >= revision;
+        },
+        &observer_);
   }
 
   // The joiner's intent: join kJoinId with `provider`, having told `members`.
@@ -182,6 +186,7 @@ class JoinServiceTest : public ::testing::Test {
   storage::Store store_{storage::StoreOptions{.shard_count = 16}, clock_};
   bool active_ = true;
   int64_t view_revision_ = 0;
+  int view_reads_ = 0;  // fresh reads of the group asked for
   RecordingObserver observer_;
   std::unique_ptr<WritePath> path_;
   PeerHistory peer_history_;
@@ -389,6 +394,7 @@ TEST_F(JoinServiceTest, ProviderWaitsUntilItsViewReachesTheJoiners) {
   service_->OnJoinIntent(kJoiner, intent);
   host_.RunDue();
   EXPECT_TRUE(OfKind(TakeSent(kJoiner), RecordKind::kStabilized).empty());
+  EXPECT_GT(view_reads_, 0);
 
   view_revision_ = 8;
   service_->CheckStabilizations();

@@ -48,7 +48,7 @@ RegionReplicator::Roles::Roles(RegionReplicator& r)
               r.options_.postimage_shard_count),
       service(
           r.env_, peers, r.write_path_, r.store_, [&r] { return r.complete(); },
-          [&r] { return r.view_.revision; }, r.observer_),
+          [&r](int64_t revision) { return r.ViewAtLeast(revision); }, r.observer_),
       driver(r.env_, r, peers, applier, r.write_path_, r.store_, r.versions_, r.recent_) {
   applier.break_image_overwrites_postimage = r.options_.breaks.image_overwrites_postimage;
   applier.break_stale_reconcile = r.options_.breaks.stale_reconcile;
@@ -206,6 +206,26 @@ void RegionReplicator::EnterRegion(int64_t delay_us) {
 void RegionReplicator::OnGroupView(const membership::GroupView& view) {
   AdoptView(view);
   PublishStatus();
+}
+
+bool RegionReplicator::ViewAtLeast(int64_t revision) {
+  if (view_.revision >= revision) {
+    return true;
+  }
+  if (!view_read_pending_) {
+    view_read_pending_ = true;
+    RegistryRequest request;
+    request.op = RegistryRequest::Op::kReadGroup;
+    request.region = options_.region;
+    host_.Registry(std::move(request), [this, generation = generation_](RegistryReply read) {
+      view_read_pending_ = false;
+      if (generation != generation_ || stopped_ || !failure_.empty() || !read.status.ok()) {
+        return;  // a failed read is asked again by the next check (every tick)
+      }
+      OnGroupView(read.view);
+    });
+  }
+  return false;
 }
 
 void RegionReplicator::AdoptView(const membership::GroupView& view) {

@@ -187,6 +187,9 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   void EnterRegion(int64_t delay_us);
   void OnEntered(const RegistryReply& reply);
   void AdoptView(const membership::GroupView& view);
+  // Whether view_ is at `revision` or newer; if not, reads the group afresh (one read at a
+  // time) and adopts what it says. JoinService::CheckStabilizations asks.
+  bool ViewAtLeast(int64_t revision);
   // `member` left as of `revision`; its entries up to `entries_through` are over (Peers::Remove).
   void RemoveMember(uint64_t member, int64_t revision, int64_t entries_through);
   void SetState(RegionState state);
@@ -276,6 +279,7 @@ class RegionReplicator final : public RecordSink, public JoinDriverHost {
   std::set<uint64_t> dropping_;  // departed members whose holding is being dropped
 
   membership::GroupView view_;
+  bool view_read_pending_ = false;  // ViewAtLeast's read of the group is under way
   bool self_listed_ = false;
   bool own_purge_paused_ = false;
   bool stopped_ = false;
