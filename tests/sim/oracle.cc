@@ -144,6 +144,15 @@ void Oracle::OnEvent(SimMember& member, const replication::ChangeEvent& event) {
     Fail(fmt::format("events: {} event {} says new={}, the write made {}", Where(member, key),
                      Show(event.version), Show(new_value), Show(write->value)));
   }
+  // A local write that began before this member's last rejoin and landed after it belongs to
+  // the copy and the events that the rejoin started over from: its lanes went with the old
+  // entry, and the rejoin's image replaces it. Not in the chain. (A rejoining holder keeps its
+  // copy until its image begins, so complete() alone does not tell; seed 11092.)
+  if (state.local && writes_[*state.local].version == event.version &&
+      writes_[*state.local].begun_us < state.rejoined_us) {
+    state.local.reset();
+    return;
+  }
   const KeyEvents& last = state.keys[key];
   if (last.any) {
     if (!event.version.NewerThan(last.last)) {
@@ -432,12 +441,14 @@ void Oracle::OnActive(SimMember& member) {
   state.complete_from.clear();
 }
 
-void Oracle::OnRejoin(SimMember& member, bool still_in_group, std::string_view reason) {
+void Oracle::OnRejoin(SimMember& member, bool still_in_group, std::string_view reason,
+                      int64_t now_us) {
   if (still_in_group) {
     Fail(fmt::format("liveness: {} rejoined in place while still in the group ({})", member.name(),
                      reason));
   }
   MemberState& state = members_[member.id()];
+  state.rejoined_us = now_us;
   state.keys.clear();
   state.pending.reset();
   state.local.reset();

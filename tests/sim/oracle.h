@@ -60,7 +60,8 @@ struct WriteRecord {
   std::set<uint64_t> snapshot;     // the recipients it was enqueued to
   bool sync = true;
   bool single_writer = false;
-  int64_t issued_us = 0;
+  int64_t begun_us = 0;   // the client's write began (its recipient snapshot)
+  int64_t issued_us = 0;  // ... and was applied
   int64_t acked_us = -1;
 };
 
@@ -101,7 +102,7 @@ class Oracle {
   void OnCrash(SimMember& member);
   // Dropped from the group, the member rejoins: its copy and its events start over.
   // `member` rejoins in place for `reason`; `still_in_group`: the registry still lists it.
-  void OnRejoin(SimMember& member, bool still_in_group, std::string_view reason);
+  void OnRejoin(SimMember& member, bool still_in_group, std::string_view reason, int64_t now_us);
   // Local writes are reported here before their event fires (so the event can be matched).
   void ExpectLocalEvent(SimMember& member, size_t write);
 
@@ -141,6 +142,7 @@ class Oracle {
     std::optional<Pending> pending;  // the change being applied now
     std::optional<size_t> local;     // the local write whose event is expected now
     uint64_t events = 0;
+    int64_t rejoined_us = -1;  // when the member last rejoined in place
     std::map<std::string, storage::Version> complete_from;  // provider's store at stabilization
     // The old value of each event this member made, by (origin, seq): a repair's pre-image is
     // the repairer's own event's old value.

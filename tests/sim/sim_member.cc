@@ -155,7 +155,7 @@ void SimMember::OnRejoin() {
   // its clients for a whole new join.
   const membership::GroupView group = world_.registry.Group(replicator_->region());
   const bool still_in = group.Find(id_) != nullptr;
-  world_.oracle.OnRejoin(*this, still_in, replicator_->rejoin_reason());
+  world_.oracle.OnRejoin(*this, still_in, replicator_->rejoin_reason(), world_.loop.now_us());
 }
 
 void SimMember::OnChange(const replication::ChangeEvent& event) {

@@ -339,6 +339,7 @@ void Simulation::Write(SimMember* member, const std::string& key, bool single_wr
     return;
   }
   // Step 1: the recipient snapshot.
+  const int64_t begun_us = loop_.now_us();
   auto set = std::make_shared<std::shared_ptr<const replication::RecipientSet>>(
       member->replicator().write_path().Begin());
   const uint64_t roll = random_.Next();
@@ -382,6 +383,7 @@ void Simulation::Write(SimMember* member, const std::string& key, bool single_wr
           }
           record.sync = plan_.mode == replication::ReplicationMode::kSync;
           record.single_writer = single_writer;
+          record.begun_us = begun_us;
           record.issued_us = loop_.now_us();
           const bool remove = plan_.delete_one_in != 0 && roll % plan_.delete_one_in == 0;
           const bool expire = plan_.expire_one_in != 0 && (roll >> 8) % plan_.expire_one_in == 0;
