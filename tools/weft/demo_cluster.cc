@@ -20,6 +20,7 @@ DemoMember::DemoMember(DemoMemberOptions options, membership::InProcessRegistryH
   config.secret = options_.secret;
   config.lanes = options_.lanes;
   config.image_rate_limit = options_.image_rate_limit;
+  config.provider = options_.provider;
   config.seed = options_.seed;
   state_ = std::make_unique<server::ServerState>(config, clock, /*member_id=*/options_.seed,
                                                  options_.seed);

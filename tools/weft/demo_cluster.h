@@ -31,6 +31,7 @@ struct DemoMemberOptions {
   uint32_t lanes = 2;
   bool sync = true;
   int64_t image_rate_limit = 0;
+  std::string provider;  // joining: the member to ask for the image (empty: a random ACTIVE one)
   uint64_t seed = 1;
 };
 

@@ -48,6 +48,7 @@ struct DemoOptions {
   uint32_t lanes = 2;
   bool async = false;
   int64_t image_rate_limit = 0;
+  std::string provider;
   uint64_t seed = 0;
   std::string windows_csv;
   std::string loglevel = "warning";
@@ -132,6 +133,17 @@ bool WaitQuiet(std::vector<std::unique_ptr<DemoMember>>& members, int64_t timeou
 }
 
 int RunDemo(const DemoOptions& options) {
+  if (!options.provider.empty()) {
+    bool known = false;
+    for (int i = 1; i <= options.members; ++i) {
+      known = known || options.provider == fmt::format("m{}", i);
+    }
+    if (!known) {
+      std::fprintf(stderr, "--provider %s: no such member (m1 to m%d)\n", options.provider.c_str(),
+                   options.members);
+      return kExitUsage;
+    }
+  }
   spdlog::set_level(
       spdlog::level::from_str(options.loglevel == "warning" ? "warn" : options.loglevel));
   SystemClock clock;
@@ -149,13 +161,14 @@ int RunDemo(const DemoOptions& options) {
 
   membership::InProcessRegistryHub hub;
   std::vector<std::unique_ptr<DemoMember>> members;
-  auto make_member = [&](int index) {
+  auto make_member = [&](int index, std::string provider = "") {
     DemoMemberOptions member_options;
     member_options.name = fmt::format("m{}", index + 1);
     member_options.secret = secret;
     member_options.lanes = options.lanes;
     member_options.sync = !options.async;
     member_options.image_rate_limit = options.image_rate_limit;
+    member_options.provider = std::move(provider);
     member_options.seed = random() | 1;
     return std::make_unique<DemoMember>(member_options, hub, clock);
   };
@@ -205,7 +218,7 @@ int RunDemo(const DemoOptions& options) {
 
   // The join, in the middle of the load.
   (void)load.MarkPhase("during");
-  members.push_back(make_member(options.members));
+  members.push_back(make_member(options.members, options.provider));
   DemoMember& joiner = *members.back();
   if (Status status = joiner.Start(); !status.ok()) {
     std::fprintf(stderr, "cannot start the joiner: %s\n", status.ToString().c_str());
@@ -328,6 +341,8 @@ Subcommand AddDemoCommand(CLI::App& parent) {
   app->add_option("--lanes", options->lanes, "channels per member pair")->check(CLI::Range(1, 64));
   app->add_flag("--async", options->async, "async replication (default sync)");
   app->add_option("--image-rate-limit", options->image_rate_limit, "provider bytes/s cap");
+  app->add_option("--provider", options->provider,
+                  "the member the joiner copies from (m1, m2, ...; default: a random one)");
   app->add_option("--seed", options->seed, "seed (0 = random, printed)");
   app->add_option("--windows-csv", options->windows_csv, "write per-100 ms windows to this CSV");
   app->add_option("--loglevel", options->loglevel, "members' log level (default warning)");
