@@ -1,5 +1,7 @@
 #include "tests/sim/scenarios.h"
 
+#include <optional>
+
 #include "weft/replication/messages.h"
 
 #include <fmt/format.h>
@@ -66,18 +68,34 @@ bool HoldBeforeImage(Simulation& sim, SimMember* member) {
       10 * kSecond);
 }
 
+// A founder `a`, a member `b` joined from it, `keys` writes on `a`, and a joiner `n` of `a`
+// held in front of its image (stabilized). Nullopt, with the run failed, if it never got there.
+struct HeldJoin {
+  SimMember* a;
+  SimMember* b;
+  SimMember* n;
+};
+std::optional<HeldJoin> StartHeldJoin(Simulation& sim, int keys) {
+  SimMember* a = Founder(sim);
+  SimMember* b = Joined(sim);
+  WriteKeys(sim, a, "before", keys);
+  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
+  if (!HoldBeforeImage(sim, n)) {
+    sim.oracle().Fail("scenario: the joiner never stabilized");
+    return std::nullopt;
+  }
+  return HeldJoin{a, b, n};
+}
+
 // Bug 3: the provider's own write after the cut reaches the joiner only through the image; the
 // provider dies before its lanes deliver it. The joiner must remember the image entry and
 // repair it to the others.
 SimResult ProviderWriteOnlyInImage(Simulation& sim) {
-  SimMember* a = Founder(sim);
-  SimMember* b = Joined(sim);
-  WriteKeys(sim, a, "before", 20);
-  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
-  if (!HoldBeforeImage(sim, n)) {
-    sim.oracle().Fail("scenario: the joiner never stabilized");
+  const std::optional<HeldJoin> join = StartHeldJoin(sim, 20);
+  if (!join) {
     return sim.Finish(false);
   }
+  auto [a, b, n] = *join;
   sim.network().CutLanes(a->id(), b->id(), 20 * kSecond);
   sim.network().CutLanes(a->id(), n->id(), 20 * kSecond);
   sim.Write(a, "only-in-image", false, [](bool) {});
@@ -295,14 +313,11 @@ SimResult DroppedMembersLateStreamsAreRefused(Simulation& sim) {
 // to the joiner holds it back; a joiner that released without b's flush would apply the live
 // copy afterwards, find it in its store already (the image's), and never report it.
 SimResult ReleaseWaitsForEveryFlush(Simulation& sim) {
-  SimMember* a = Founder(sim);
-  SimMember* b = Joined(sim);
-  WriteKeys(sim, a, "before", 5);
-  SimMember* n = sim.StartMember(MemberTweaks{.preferred_provider = a->name()});
-  if (!HoldBeforeImage(sim, n)) {
-    sim.oracle().Fail("scenario: the joiner never stabilized");
+  const std::optional<HeldJoin> join = StartHeldJoin(sim, 5);
+  if (!join) {
     return sim.Finish(false);
   }
+  auto [a, b, n] = *join;
   sim.network().CutLanes(b->id(), n->id(), 3 * kSecond);
   sim.Write(b, "held-back", false, [](bool) {});
   sim.RunUntil([&] { return Holds(a, "held-back"); }, 1 * kSecond);
