@@ -95,7 +95,9 @@ SimResult ProviderWriteOnlyInImage(Simulation& sim) {
   if (!join) {
     return sim.Finish(false);
   }
-  auto [a, b, n] = *join;
+  SimMember* a = join->a;
+  SimMember* b = join->b;
+  SimMember* n = join->n;
   sim.network().CutLanes(a->id(), b->id(), 20 * kSecond);
   sim.network().CutLanes(a->id(), n->id(), 20 * kSecond);
   sim.Write(a, "only-in-image", false, [](bool) {});
@@ -317,7 +319,9 @@ SimResult ReleaseWaitsForEveryFlush(Simulation& sim) {
   if (!join) {
     return sim.Finish(false);
   }
-  auto [a, b, n] = *join;
+  SimMember* a = join->a;
+  SimMember* b = join->b;
+  SimMember* n = join->n;
   sim.network().CutLanes(b->id(), n->id(), 3 * kSecond);
   sim.Write(b, "held-back", false, [](bool) {});
   sim.RunUntil([&] { return Holds(a, "held-back"); }, 1 * kSecond);
