@@ -199,9 +199,10 @@ void Applier::ReconcileKey(std::string_view key) {
         return;
       }
       if (held->version == last->version) {
-        // The same write; or the image brought its expiry, which the index takes silently.
-        index.ApplyIfNewer(*held);
-        return;
+        if (storage::IsExpiryOf(*held, *last)) {
+          index.ApplyIfNewer(*held);  // the image brought the write's expiry: taken silently
+        }
+        return;  // otherwise the same write
       }
       // The base store holds a newer change than the key's last event: that change becomes
       // the key's next event, as on a member that received it after the last one.
